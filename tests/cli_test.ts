@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { DEFAULT_PHANTUN_DIR, parseCommandLine } from "../lib/cli.ts";
+import { RuntimeError } from "../lib/error.ts";
+
+function refused(args: string[], pattern: RegExp): void {
+  assert.throws(
+    () => parseCommandLine(args),
+    (error) =>
+      error instanceof RuntimeError && error.exitCode === 2 &&
+      pattern.test(error.message),
+  );
+}
+
+Deno.test("everything after the first -- is phantun's, untouched and in order", () => {
+  const tail = [
+    "",
+    " ",
+    "a b",
+    "line\nbreak",
+    "ünï",
+    "--",
+    "-h",
+    "--help",
+    "--phantun-dir=/x",
+  ];
+  assert.deepEqual(parseCommandLine(["--", ...tail]), {
+    action: "run",
+    phantunDir: DEFAULT_PHANTUN_DIR,
+    phantunArgs: tail,
+  });
+});
+
+Deno.test("a bare -- gives phantun no arguments and the default directory", () => {
+  assert.deepEqual(parseCommandLine(["--"]), {
+    action: "run",
+    phantunDir: "/usr/local/bin",
+    phantunArgs: [],
+  });
+});
+
+Deno.test("--phantun-dir=DIR before -- chooses the directory, normalized", () => {
+  const parsed = parseCommandLine(["--phantun-dir=/opt//phantun/", "--", "x"]);
+  assert.deepEqual(parsed, {
+    action: "run",
+    phantunDir: "/opt/phantun/",
+    phantunArgs: ["x"],
+  });
+});
+
+Deno.test("--help and --version need no --", () => {
+  assert.deepEqual(parseCommandLine(["--help"]), { action: "help" });
+  assert.deepEqual(parseCommandLine(["--version"]), { action: "version" });
+  assert.deepEqual(parseCommandLine(["--help", "--", "x"]), { action: "help" });
+});
+
+Deno.test("a missing -- is refused with a usage hint", () => {
+  refused([], /missing `--`.*--help/);
+  refused(["--phantun-dir=/x"], /missing `--`/);
+});
+
+Deno.test("anything else before -- is refused with a usage hint", () => {
+  refused(["--local", "1234", "--"], /--help/);
+  refused(["-h", "--"], /--help/);
+  refused(["positional", "--"], /--help/);
+  refused(["--phantun-dir", "--"], /--help/);
+});
+
+Deno.test("a relative --phantun-dir is refused", () => {
+  refused(["--phantun-dir=bin", "--"], /absolute/);
+});
+
+Deno.test("-- inside phantun's arguments is not the runtime's split", () => {
+  const parsed = parseCommandLine(["--", "--", "--help"]);
+  assert.deepEqual(parsed, {
+    action: "run",
+    phantunDir: DEFAULT_PHANTUN_DIR,
+    phantunArgs: ["--", "--help"],
+  });
+});

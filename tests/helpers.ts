@@ -1,0 +1,258 @@
+/**
+ * Test helpers: the manifest flags, a fake phantun that records what it sees,
+ * and a way to run the real supervisor as a process.
+ */
+import assert from "node:assert/strict";
+
+/** The repository root, with a trailing slash. */
+export const ROOT = new URL("../", import.meta.url).pathname;
+/** The supervisor's entry point. */
+export const MAIN = `${ROOT}main.ts`;
+/** The deno binary running the tests: the same one runs the supervisor. */
+export const DENO = Deno.execPath();
+/** Set in CI: a missing prerequisite fails its test instead of skipping it. */
+export const NO_SKIP = Deno.env.get("PHANTUN_RUNTIME_NO_SKIP") === "1";
+/** True when running as root. */
+export const IS_ROOT = Deno.uid() === 0;
+
+/**
+ * The contract's permission manifest for binaries in `dir` and, when the
+ * handoff is used, a write grant for `ifaceFile`.
+ */
+export function manifestFlags(dir: string, ifaceFile?: string): string[] {
+  const flags = [
+    "--allow-env=MODE,IFACE_NAME,IFACE_FILE",
+    `--allow-run=${dir}/phantun_client,${dir}/phantun_server`,
+  ];
+  if (ifaceFile !== undefined) flags.push(`--allow-write=${ifaceFile}`);
+  return flags;
+}
+
+/**
+ * Registers a test that needs `missing === null`. Otherwise it prints
+ * `SKIP name: reason` and is ignored, or fails when PHANTUN_RUNTIME_NO_SKIP=1.
+ */
+export function testWhen(
+  missing: string | null,
+  name: string,
+  fn: () => Promise<void> | void,
+): void {
+  if (missing === null) {
+    Deno.test(name, fn);
+  } else if (NO_SKIP) {
+    Deno.test(name, () => {
+      throw new Error(
+        `prerequisite missing (PHANTUN_RUNTIME_NO_SKIP=1): ${missing}`,
+      );
+    });
+  } else {
+    console.log(`SKIP ${name}: ${missing}`);
+    Deno.test({ name, ignore: true, fn });
+  }
+}
+
+/** The first of `commands` not found on PATH, as a reason, or null. */
+export function missingCommand(...commands: string[]): string | null {
+  const path = (Deno.env.get("PATH") ?? "").split(":");
+  for (const command of commands) {
+    const found = path.some((dir) => {
+      try {
+        return Deno.statSync(`${dir}/${command}`).isFile;
+      } catch {
+        return false;
+      }
+    });
+    if (!found) return `${command} not found on PATH`;
+  }
+  return null;
+}
+
+/**
+ * A POSIX sh stand-in for phantun. It records into $FAKE_RECORD: `program`
+ * ($0), `argv` (NUL-terminated arguments), `env` (env -0), `iface` (IFACE_FILE
+ * at start), `fds` (where fds 0-2 point), `pid`, one line per signal in
+ * `signals`, then `ready`. FAKE_EXIT=N exits N, FAKE_SIGNAL=SIG kills itself,
+ * FAKE_IGNORE_TERM=1 records SIGTERM/SIGINT but keeps running; otherwise
+ * SIGTERM and SIGINT are recorded and then kill it for real.
+ */
+const FAKE_PHANTUN = `#!/bin/sh
+r="$FAKE_RECORD"
+for a in "$@"; do printf '%s\\0' "$a"; done > "$r/argv.tmp" && mv "$r/argv.tmp" "$r/argv"
+printf '%s' "$0" > "$r/program"
+echo $$ > "$r/pid"
+env -0 > "$r/env"
+readlink /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2 > "$r/fds"
+if [ -n "\${IFACE_FILE:-}" ]; then cat "$IFACE_FILE" > "$r/iface"; fi
+[ -n "\${FAKE_EXIT:-}" ] && exit "$FAKE_EXIT"
+[ -n "\${FAKE_SIGNAL:-}" ] && kill -s "$FAKE_SIGNAL" $$
+sleeper=
+record() { echo "$1" >> "$r/signals"; }
+die() { record "$1"; [ -n "\${FAKE_IGNORE_TERM:-}" ] && return; kill $sleeper 2>/dev/null; trap - "$1"; kill -s "$1" $$; }
+for s in HUP QUIT USR1 USR2; do trap "record $s" $s; done
+for s in TERM INT; do trap "die $s" $s; done
+: > "$r/ready"
+while :; do sleep 3600 & sleeper=$!; wait $sleeper; kill $sleeper 2>/dev/null; done
+`;
+
+/** A directory with fake `phantun_client` and `phantun_server`, and a record directory. */
+export type FakeInstall = {
+  /** The --phantun-dir for the fakes. */
+  readonly dir: string;
+  /** Where the fake writes what it saw (FAKE_RECORD). */
+  readonly record: string;
+  /** A scratch directory for IFACE files and the like. */
+  readonly scratch: string;
+};
+
+/** Writes the fake phantun binaries into a fresh temporary directory. */
+export function installFakePhantun(): FakeInstall {
+  const base = Deno.makeTempDirSync({ prefix: "phantun-runtime-test-" });
+  const dir = `${base}/bin`;
+  const record = `${base}/record`;
+  const scratch = `${base}/scratch`;
+  for (const d of [dir, record, scratch]) Deno.mkdirSync(d);
+  for (const name of ["phantun_client", "phantun_server"]) {
+    Deno.writeTextFileSync(`${dir}/${name}`, FAKE_PHANTUN, { mode: 0o755 });
+  }
+  return { dir, record, scratch };
+}
+
+/** Reads a file of the record, or null when the fake never wrote it. */
+export function readRecord(fake: FakeInstall, name: string): string | null {
+  try {
+    return Deno.readTextFileSync(`${fake.record}/${name}`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/** The arguments the fake received, decoded from its NUL-terminated record. */
+export function recordedArgv(fake: FakeInstall): string[] | null {
+  const raw = readRecord(fake, "argv");
+  return raw === null ? null : raw.split("\0").slice(0, -1);
+}
+
+/** True when the fake phantun was never started. */
+export function nothingLaunched(fake: FakeInstall): boolean {
+  return [...Deno.readDirSync(fake.record)].length === 0;
+}
+
+/** What a finished supervisor run gave. */
+export type RunResult = {
+  readonly code: number;
+  readonly signal: Deno.Signal | null;
+  readonly stdout: string;
+  readonly stderr: string;
+};
+
+/** A running supervisor. */
+export type Supervisor = {
+  readonly process: Deno.ChildProcess;
+  /** Resolves when the process exits; fails the test after `timeoutMs`. */
+  readonly finished: Promise<RunResult>;
+};
+
+/** Options for {@link startSupervisor}. */
+export type StartOptions = {
+  /** Arguments to main.ts. */
+  readonly args: readonly string[];
+  /** The whole environment besides PATH and FAKE_RECORD. */
+  readonly env?: Record<string, string>;
+  /** Deno permission flags; the manifest for the fake by default. */
+  readonly flags?: readonly string[];
+  /** Words placed before `deno` (e.g. strace). */
+  readonly wrapper?: readonly string[];
+  /** Kill and fail after this long. */
+  readonly timeoutMs?: number;
+};
+
+/** Spawns `deno run <flags> main.ts <args>` with a controlled environment. */
+export function startSupervisor(
+  fake: FakeInstall,
+  options: StartOptions,
+): Supervisor {
+  const command = [
+    ...(options.wrapper ?? []),
+    DENO,
+    "run",
+    ...(options.flags ?? manifestFlags(fake.dir)),
+    MAIN,
+    ...options.args,
+  ];
+  const process = new Deno.Command(command[0], {
+    args: command.slice(1),
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      FAKE_RECORD: fake.record,
+      ...options.env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const finished = collect(process, options.timeoutMs ?? 20_000);
+  return { process, finished };
+}
+
+async function collect(
+  process: Deno.ChildProcess,
+  timeoutMs: number,
+): Promise<RunResult> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    process.kill("SIGKILL");
+  }, timeoutMs);
+  const [status, stdout, stderr] = await Promise.all([
+    process.status,
+    new Response(process.stdout).text(),
+    new Response(process.stderr).text(),
+  ]);
+  clearTimeout(timer);
+  assert(
+    !timedOut,
+    `supervisor still running after ${timeoutMs} ms; stderr: ${stderr}`,
+  );
+  return { code: status.code, signal: status.signal, stdout, stderr };
+}
+
+/** Runs the supervisor to completion. */
+export function runSupervisor(
+  fake: FakeInstall,
+  options: StartOptions,
+): Promise<RunResult> {
+  return startSupervisor(fake, options).finished;
+}
+
+/** Waits until `check` is true, polling, or fails after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  check: () => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    assert(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Asserts stderr is exactly one `phantun-runtime:` line containing `needle`. */
+export function assertRuntimeError(result: RunResult, needle: string): void {
+  const lines = result.stderr.split("\n").filter((line) => line !== "");
+  assert.equal(
+    lines.length,
+    1,
+    `expected one stderr line, got: ${result.stderr}`,
+  );
+  assert(
+    lines[0].startsWith("phantun-runtime: "),
+    `not a runtime line: ${lines[0]}`,
+  );
+  assert(
+    lines[0].includes(needle),
+    `${JSON.stringify(needle)} not in: ${lines[0]}`,
+  );
+}
