@@ -70,7 +70,7 @@ export function missingCommand(...commands: string[]): string | null {
 /**
  * A POSIX sh stand-in for phantun. It records into $FAKE_RECORD: `program`
  * ($0), `argv` (NUL-terminated arguments), `env` (env -0), `iface` (IFACE_FILE
- * at start), `fds` (where fds 0-2 point), `pid`, one line per signal in
+ * at start), `pid`, one line per signal in
  * `signals`, then `ready`. FAKE_EXIT=N exits N, FAKE_SIGNAL=SIG kills itself,
  * FAKE_IGNORE_TERM=1 records SIGTERM/SIGINT but keeps running; otherwise
  * SIGTERM and SIGINT are recorded and then kill it for real.
@@ -81,7 +81,6 @@ for a in "$@"; do printf '%s\\0' "$a"; done > "$r/argv.tmp" && mv "$r/argv.tmp" 
 printf '%s' "$0" > "$r/program"
 echo $$ > "$r/pid"
 env -0 > "$r/env"
-readlink /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2 > "$r/fds"
 if [ -n "\${IFACE_FILE:-}" ]; then cat "$IFACE_FILE" > "$r/iface"; fi
 [ -n "\${FAKE_EXIT:-}" ] && exit "$FAKE_EXIT"
 [ -n "\${FAKE_SIGNAL:-}" ] && kill -s "$FAKE_SIGNAL" $$
@@ -91,7 +90,7 @@ die() { record "$1"; [ -n "\${FAKE_IGNORE_TERM:-}" ] && return; kill $sleeper 2>
 for s in HUP QUIT USR1 USR2; do trap "record $s" $s; done
 for s in TERM INT; do trap "die $s" $s; done
 : > "$r/ready"
-while :; do sleep 3600 & sleeper=$!; wait $sleeper; kill $sleeper 2>/dev/null; done
+while :; do sleep 1 </dev/null >/dev/null 2>&1 & sleeper=$!; wait $sleeper; done
 `;
 
 /** A directory with fake `phantun_client` and `phantun_server`, and a record directory. */
@@ -115,6 +114,16 @@ export function installFakePhantun(): FakeInstall {
     Deno.writeTextFileSync(`${dir}/${name}`, FAKE_PHANTUN, { mode: 0o755 });
   }
   return { dir, record, scratch };
+}
+
+/** Kills the fake phantun if it started and still runs. */
+export function killFake(fake: FakeInstall): void {
+  const pid = readRecord(fake, "pid");
+  try {
+    if (pid !== null) Deno.kill(Number(pid), "SIGKILL");
+  } catch {
+    // already gone
+  }
 }
 
 /** Reads a file of the record, or null when the fake never wrote it. */
@@ -192,18 +201,25 @@ export function startSupervisor(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const finished = collect(process, options.timeoutMs ?? 20_000);
+  const finished = collect(process, fake, options.timeoutMs ?? 20_000);
+  finished.catch(() => {}); // a test that failed earlier never awaits it
   return { process, finished };
 }
 
 async function collect(
   process: Deno.ChildProcess,
+  fake: FakeInstall,
   timeoutMs: number,
 ): Promise<RunResult> {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    process.kill("SIGKILL");
+    try {
+      process.kill("SIGKILL");
+    } catch {
+      // it exited meanwhile
+    }
+    killFake(fake); // it holds the output pipes open
   }, timeoutMs);
   const [status, stdout, stderr] = await Promise.all([
     process.status,
@@ -224,6 +240,15 @@ export function runSupervisor(
   options: StartOptions,
 ): Promise<RunResult> {
   return startSupervisor(fake, options).finished;
+}
+
+/** Output of a helper program (e.g. readlink, cat on /proc, which Deno guards). */
+export function output(program: string, ...args: string[]): string {
+  const { success, stdout, stderr } = new Deno.Command(program, { args })
+    .outputSync();
+  const decoder = new TextDecoder();
+  assert.ok(success, `${program} ${args.join(" ")}: ${decoder.decode(stderr)}`);
+  return decoder.decode(stdout);
 }
 
 /** Waits until `check` is true, polling, or fails after `timeoutMs`. */

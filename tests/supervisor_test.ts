@@ -1,0 +1,474 @@
+/**
+ * Process tests: the real main.ts under the contract's manifest flags, against
+ * the fake phantun of helpers.ts.
+ */
+import assert from "node:assert/strict";
+import {
+  assertRuntimeError,
+  installFakePhantun,
+  IS_ROOT,
+  killFake,
+  manifestFlags,
+  missingCommand,
+  nothingLaunched,
+  output,
+  readRecord,
+  recordedArgv,
+  runSupervisor,
+  startSupervisor,
+  testWhen,
+  waitFor,
+} from "./helpers.ts";
+
+/** A client run whose fake phantun exits 0 once it has recorded what it saw. */
+const CLIENT = { MODE: "client", FAKE_EXIT: "0" };
+/** A client run whose fake phantun runs until a signal ends it. */
+const WAITING = { MODE: "client" };
+
+Deno.test("every argument after the first -- reaches phantun byte-for-byte, in order", async () => {
+  const fake = installFakePhantun();
+  const tail = [
+    "",
+    " ",
+    "  two  spaces ",
+    "new\nline",
+    "tab\t",
+    "ünïcødé ✓ 名字",
+    "--",
+    "-h",
+    "--help",
+    "'\"$HOME`x`\\",
+    "--phantun-dir=/x",
+  ];
+  const result = await runSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--", ...tail],
+    env: CLIENT,
+  });
+  assert.equal(result.code, 0);
+  assert.deepEqual(recordedArgv(fake), tail);
+});
+
+Deno.test("thousands of arguments and arguments of 100 KB reach phantun unchanged", async () => {
+  const fake = installFakePhantun();
+  const many = Array.from({ length: 5000 }, (_, i) => `arg-${i}`);
+  const big = ["a".repeat(100_000), "ü".repeat(50_000)];
+  const tail = [...many, ...big];
+  const result = await runSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--", ...tail],
+    env: CLIENT,
+  });
+  assert.equal(result.code, 0);
+  assert.deepEqual(recordedArgv(fake), tail);
+});
+
+Deno.test("MODE=client starts phantun_client and MODE=server starts phantun_server", async () => {
+  for (const mode of ["client", "server"]) {
+    const fake = installFakePhantun();
+    const result = await runSupervisor(fake, {
+      args: [`--phantun-dir=${fake.dir}`, "--"],
+      env: { MODE: mode, FAKE_EXIT: "0" },
+    });
+    assert.equal(result.code, 0);
+    assert.equal(readRecord(fake, "program"), `${fake.dir}/phantun_${mode}`);
+  }
+});
+
+Deno.test("MODE unset, empty or not exactly client/server is refused naming MODE, nothing launched", async () => {
+  for (const mode of [undefined, "", "Client", "server ", "tcp"]) {
+    const fake = installFakePhantun();
+    const env: Record<string, string> = mode === undefined
+      ? {}
+      : { MODE: mode };
+    const result = await runSupervisor(fake, {
+      args: [`--phantun-dir=${fake.dir}`, "--"],
+      env,
+    });
+    assert.equal(result.code, 2, `MODE=${mode}`);
+    assertRuntimeError(result, "MODE");
+    assert.ok(nothingLaunched(fake));
+  }
+});
+
+Deno.test("--help prints usage naming MODE, IFACE_NAME, IFACE_FILE and -- on stdout and exits 0 without MODE", async () => {
+  const fake = installFakePhantun();
+  const result = await runSupervisor(fake, { args: ["--help"] });
+  assert.equal(result.code, 0);
+  assert.equal(result.stderr, "");
+  for (const word of ["MODE", "IFACE_NAME", "IFACE_FILE", "--"]) {
+    assert.ok(result.stdout.includes(word), word);
+  }
+  assert.ok(nothingLaunched(fake));
+});
+
+Deno.test("--version prints the runtime's version from deno.json and exits 0", async () => {
+  const fake = installFakePhantun();
+  const { version } = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  );
+  const result = await runSupervisor(fake, { args: ["--version"] });
+  assert.equal(result.code, 0);
+  assert.equal(result.stdout, `phantun-runtime ${version}\n`);
+});
+
+Deno.test("options before -- other than the runtime's own, or no --, are refused with a usage hint", async () => {
+  for (
+    const args of [[], ["--local", "1234"], ["--local", "1234", "--"], [
+      "-h",
+      "--",
+    ], ["x", "--"]]
+  ) {
+    const fake = installFakePhantun();
+    const result = await runSupervisor(fake, { args, env: CLIENT });
+    assert.equal(result.code, 2, JSON.stringify(args));
+    assertRuntimeError(result, "--help");
+    assert.equal(result.stdout, "");
+    assert.ok(nothingLaunched(fake));
+  }
+});
+
+Deno.test("without --phantun-dir the binaries are looked up in /usr/local/bin", async () => {
+  const fake = installFakePhantun();
+  const result = await runSupervisor(fake, { args: ["--"], env: CLIENT });
+  assert.equal(result.code, 2);
+  assertRuntimeError(
+    result,
+    '"/usr/local/bin/phantun_client" is outside the run grant',
+  );
+  assert.ok(nothingLaunched(fake));
+});
+
+Deno.test("a binary outside the run grant is refused naming the granted programs, nothing launched", async () => {
+  const fake = installFakePhantun();
+  const result = await runSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--"],
+    env: CLIENT,
+    flags: manifestFlags("/usr/local/bin"),
+  });
+  assert.equal(result.code, 2);
+  assertRuntimeError(
+    result,
+    '"/usr/local/bin/phantun_client", "/usr/local/bin/phantun_server"',
+  );
+  assert.ok(nothingLaunched(fake));
+});
+
+Deno.test("the whole environment reaches phantun unchanged; IFACE_NAME alone touches no file", async () => {
+  const fake = installFakePhantun();
+  const env = {
+    ...CLIENT,
+    RUST_LOG: "info,fake_tcp=debug",
+    ODD: " spaced = value\nnext ",
+    IFACE_NAME: "ptun0",
+  };
+  const result = await runSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--"],
+    env,
+  });
+  assert.equal(result.code, 0);
+  const seen = Object.fromEntries(
+    readRecord(fake, "env")!.split("\0").filter((e) => e).map((
+      e,
+    ) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
+  );
+  for (const [key, value] of Object.entries(env)) {
+    assert.equal(seen[key], value, key);
+  }
+  assert.equal(readRecord(fake, "iface"), null);
+  assert.deepEqual([...Deno.readDirSync(fake.scratch)], []);
+});
+
+Deno.test("stdin, stdout and stderr are inherited, not piped through the supervisor", async () => {
+  const fake = installFakePhantun();
+  const run = startSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--"],
+    env: WAITING,
+  });
+  await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
+  const fds = (pid: string | number) =>
+    output(
+      "readlink",
+      `/proc/${pid}/fd/0`,
+      `/proc/${pid}/fd/1`,
+      `/proc/${pid}/fd/2`,
+    );
+  assert.equal(fds(readRecord(fake, "pid")!.trim()), fds(run.process.pid));
+  run.process.kill("SIGTERM");
+  assert.equal((await run.finished).code, 143);
+});
+
+Deno.test("IFACE_FILE holds exactly IFACE_NAME, no newline, written in place before phantun starts and emptied after", async () => {
+  const fake = installFakePhantun();
+  const file = `${fake.scratch}/iface`;
+  Deno.writeTextFileSync(file, "a-much-longer-old-interface-name\n");
+  const inode = Deno.statSync(file).ino;
+  const result = await runSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--"],
+    env: { ...CLIENT, IFACE_FILE: file, IFACE_NAME: "ptun0" },
+    flags: manifestFlags(fake.dir, file),
+  });
+  assert.equal(result.code, 0);
+  assert.equal(readRecord(fake, "iface"), "ptun0");
+  assert.equal(Deno.readTextFileSync(file), "");
+  assert.equal(Deno.statSync(file).ino, inode);
+});
+
+Deno.test("a missing IFACE_FILE is created when its directory exists", async () => {
+  const fake = installFakePhantun();
+  const file = `${fake.scratch}/new-iface`;
+  const result = await runSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--"],
+    env: { ...CLIENT, IFACE_FILE: file, IFACE_NAME: "tun-x" },
+    flags: manifestFlags(fake.dir, file),
+  });
+  assert.equal(result.code, 0);
+  assert.equal(readRecord(fake, "iface"), "tun-x");
+  assert.equal(Deno.readTextFileSync(file), "");
+});
+
+Deno.test("with IFACE_FILE, a missing or invalid IFACE_NAME is refused naming IFACE_NAME, file untouched", async () => {
+  for (
+    const name of [
+      undefined,
+      "",
+      ".",
+      "..",
+      "a/b",
+      "a:b",
+      "a b",
+      "x".repeat(16),
+    ]
+  ) {
+    const fake = installFakePhantun();
+    const file = `${fake.scratch}/iface`;
+    Deno.writeTextFileSync(file, "old");
+    const env: Record<string, string> = { ...CLIENT, IFACE_FILE: file };
+    if (name !== undefined) env.IFACE_NAME = name;
+    const result = await runSupervisor(fake, {
+      args: [`--phantun-dir=${fake.dir}`, "--"],
+      env,
+      flags: manifestFlags(fake.dir, file),
+    });
+    assert.equal(result.code, 2, JSON.stringify(name));
+    assertRuntimeError(result, "IFACE_NAME");
+    assert.equal(Deno.readTextFileSync(file), "old");
+    assert.ok(nothingLaunched(fake));
+  }
+});
+
+/** Runs with IFACE_FILE=file under a write grant for `grant` and expects a refusal naming IFACE_FILE. */
+async function assertHandoffRefused(
+  file: string,
+  grant: string,
+  needle: string,
+  wrapper?: string[],
+): Promise<void> {
+  const fake = installFakePhantun();
+  const result = await runSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--"],
+    env: { ...CLIENT, IFACE_FILE: file, IFACE_NAME: "ptun0" },
+    flags: manifestFlags(fake.dir, grant),
+    wrapper,
+  });
+  assert.equal(result.code, 2, result.stderr);
+  assertRuntimeError(result, "IFACE_FILE");
+  assertRuntimeError(result, needle);
+  assert.ok(nothingLaunched(fake));
+}
+
+Deno.test("an IFACE_FILE that is a directory or has no parent directory is refused with the reason", async () => {
+  const fake = installFakePhantun();
+  await assertHandoffRefused(fake.scratch, fake.scratch, "Is a directory");
+  await assertHandoffRefused(
+    `${fake.scratch}/no/such/iface`,
+    `${fake.scratch}/no/such/iface`,
+    "No such file or directory",
+  );
+});
+
+Deno.test("an IFACE_FILE outside the write grant is refused naming the granted path", async () => {
+  const fake = installFakePhantun();
+  const file = `${fake.scratch}/iface`;
+  Deno.writeTextFileSync(file, "old");
+  await assertHandoffRefused(
+    file,
+    `${fake.scratch}/other`,
+    '"/run/phantun-runtime/iface"',
+  );
+  assert.equal(Deno.readTextFileSync(file), "old");
+});
+
+const NEEDS_MOUNT = !IS_ROOT
+  ? "needs root for a private mount namespace"
+  : missingCommand("unshare", "mount");
+
+testWhen(
+  NEEDS_MOUNT,
+  "an IFACE_FILE on a read-only or a full filesystem is refused with the reason",
+  async () => {
+    const fake = installFakePhantun();
+    const mnt = `${fake.scratch}/mnt`;
+    Deno.mkdirSync(mnt);
+    const inPrivateMount = (
+      setup: string,
+    ) => [
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      `${setup} && exec "$@"`,
+      "sh",
+    ];
+    const ro =
+      `mount -t tmpfs -o size=64k tmpfs ${mnt} && echo old > ${mnt}/iface && mount -o remount,ro ${mnt}`;
+    await assertHandoffRefused(
+      `${mnt}/iface`,
+      `${mnt}/iface`,
+      "Read-only file system",
+      inPrivateMount(ro),
+    );
+    const full =
+      `mount -t tmpfs -o size=4k tmpfs ${mnt} && (head -c 8192 /dev/zero > ${mnt}/fill 2>/dev/null || true)`;
+    await assertHandoffRefused(
+      `${mnt}/iface`,
+      `${mnt}/iface`,
+      "No space left on device",
+      inPrivateMount(full),
+    );
+  },
+);
+
+Deno.test("each of SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 is forwarded every time it arrives", async () => {
+  const fake = installFakePhantun();
+  const run = startSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--"],
+    env: WAITING,
+  });
+  await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
+  const expected: string[] = [];
+  for (const round of [1, 2, 3]) {
+    for (const signal of ["SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const) {
+      run.process.kill(signal);
+      expected.push(signal.slice(3));
+      await waitFor(
+        `${signal} #${round}`,
+        () => readRecord(fake, "signals") === expected.join("\n") + "\n",
+      );
+    }
+  }
+  run.process.kill("SIGTERM");
+  const result = await run.finished;
+  assert.equal(result.code, 143);
+  assert.equal(
+    readRecord(fake, "signals"),
+    [...expected, "TERM"].join("\n") + "\n",
+  );
+});
+
+for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  Deno.test(`${signal} empties IFACE_FILE as shutdown begins, so a later SIGKILL leaves no stale name`, async () => {
+    const fake = installFakePhantun();
+    const file = `${fake.scratch}/iface`;
+    const run = startSupervisor(fake, {
+      args: [`--phantun-dir=${fake.dir}`, "--"],
+      env: {
+        ...WAITING,
+        IFACE_FILE: file,
+        IFACE_NAME: "ptun0",
+        FAKE_IGNORE_TERM: "1",
+      },
+      flags: manifestFlags(fake.dir, file),
+    });
+    await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
+    assert.equal(Deno.readTextFileSync(file), "ptun0");
+    run.process.kill(signal);
+    await waitFor("file emptied", () => Deno.readTextFileSync(file) === "");
+    await waitFor(
+      "signal forwarded",
+      () => readRecord(fake, "signals") === `${signal.slice(3)}\n`,
+    );
+    run.process.kill(signal);
+    await waitFor(
+      "forwarded again",
+      () => readRecord(fake, "signals") === `${signal.slice(3)}\n`.repeat(2),
+    );
+    run.process.kill("SIGKILL");
+    assert.equal((await run.process.status).signal, "SIGKILL");
+    assert.equal(Deno.readTextFileSync(file), "");
+    killFake(fake); // orphaned by the SIGKILL; it holds the output pipes
+    await run.finished;
+  });
+
+  Deno.test(`${signal} to the supervisor kills phantun and exits ${code} (128+N)`, async () => {
+    const fake = installFakePhantun();
+    const run = startSupervisor(fake, {
+      args: [`--phantun-dir=${fake.dir}`, "--"],
+      env: WAITING,
+    });
+    await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
+    run.process.kill(signal);
+    const result = await run.finished;
+    assert.equal(result.code, code);
+    assert.equal(result.signal, null);
+    assert.equal(result.stderr, "");
+  });
+}
+
+/** True once `pid` catches all six forwarded signals (bits of SigCgt in /proc). */
+function catchesForwardedSignals(pid: number): boolean {
+  const mask = [1, 2, 3, 10, 12, 15].reduce(
+    (bits, n) => bits | (1n << BigInt(n - 1)),
+    0n,
+  );
+  const caught = output("cat", `/proc/${pid}/status`).match(
+    /SigCgt:\s*([0-9a-f]+)/,
+  )!;
+  return (BigInt(`0x${caught[1]}`) & mask) === mask;
+}
+
+testWhen(
+  missingCommand("strace"),
+  "a signal that arrives before phantun exists is forwarded once it starts",
+  async () => {
+    const fake = installFakePhantun();
+    const file = `${fake.scratch}/iface`;
+    // strace holds the open of IFACE_FILE for 1.5 s: listeners are installed, phantun is not yet spawned.
+    const hold = [
+      "strace",
+      "-f",
+      "-qq",
+      "-o",
+      "/dev/null",
+      "-P",
+      file,
+      "-e",
+      "trace=openat",
+      "-e",
+      "inject=openat:delay_enter=1500000",
+    ];
+    const run = startSupervisor(fake, {
+      args: [`--phantun-dir=${fake.dir}`, "--"],
+      env: { ...WAITING, IFACE_FILE: file, IFACE_NAME: "ptun0" },
+      flags: manifestFlags(fake.dir, file),
+      wrapper: hold,
+    });
+    const children =
+      `/proc/${run.process.pid}/task/${run.process.pid}/children`;
+    await waitFor(
+      "deno under strace",
+      () => output("cat", children).trim() !== "",
+    );
+    const supervisor = Number(output("cat", children).trim());
+    await waitFor(
+      "listeners installed",
+      () => catchesForwardedSignals(supervisor),
+    );
+    assert.ok(nothingLaunched(fake));
+    Deno.kill(supervisor, "SIGTERM");
+    const result = await run.finished;
+    assert.equal(result.code, 143);
+    assert.notEqual(readRecord(fake, "pid"), null);
+    assert.equal(Deno.readTextFileSync(file), "");
+  },
+);
