@@ -453,13 +453,17 @@ testWhen(
       flags: manifestFlags(fake.dir, file),
       wrapper: hold,
     });
-    const children =
-      `/proc/${run.process.pid}/task/${run.process.pid}/children`;
-    await waitFor(
-      "deno under strace",
-      () => output("cat", children).trim() !== "",
-    );
-    const supervisor = Number(output("cat", children).trim());
+    // strace forks short-lived probes of its own first: wait for the deno child.
+    let supervisor = 0;
+    await waitFor("deno under strace", () => {
+      const found = output(
+        "sh",
+        "-c",
+        `pgrep -P ${run.process.pid} -x deno || true`,
+      ).trim();
+      supervisor = Number(found);
+      return found !== "";
+    });
     await waitFor(
       "listeners installed",
       () => catchesForwardedSignals(supervisor),
