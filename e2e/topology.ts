@@ -1,0 +1,173 @@
+/**
+ * Two throwaway network namespaces, a "client host" and a "server host"
+ * joined by a veth pair named eth0 on both sides (the README's WAN), set up
+ * as the README tells an administrator. Shared by the end-to-end tests, the demo and the benchmarks.
+ * Needs root, `ip`, and `nft` or `iptables`.
+ */
+
+/** The two hosts and their addresses on the link between them. */
+export type Topology = {
+  readonly client: string;
+  readonly server: string;
+  readonly clientAddr4: string;
+  readonly serverAddr4: string;
+  readonly clientAddr6: string;
+  readonly serverAddr6: string;
+};
+
+/** The firewall front ends the README gives rules for. */
+export type Firewall = "nft" | "iptables";
+
+/** Runs a program; returns stdout, or throws with its stderr. */
+export function run(
+  command: string[],
+  env: Record<string, string> = {},
+): string {
+  const { success, stdout, stderr } = new Deno.Command(command[0], {
+    args: command.slice(1),
+    env,
+  }).outputSync();
+  const decoder = new TextDecoder();
+  if (!success) {
+    throw new Error(`${command.join(" ")}: ${decoder.decode(stderr)}`);
+  }
+  return decoder.decode(stdout);
+}
+
+/** Runs a shell script inside network namespace `ns`. */
+export function inNamespace(
+  ns: string,
+  script: string,
+  env: Record<string, string> = {},
+): string {
+  return run(["ip", "netns", "exec", ns, "sh", "-ec", script], env);
+}
+
+/**
+ * The shell block that follows `<!-- readme-test: ID -->` in README.md, so the
+ * tests run exactly what the README tells administrators to run.
+ */
+export function readmeBlock(id: string): string {
+  const readme = Deno.readTextFileSync(
+    new URL("../README.md", import.meta.url),
+  );
+  const marker = `<!-- readme-test: ${id} -->`;
+  const at = readme.indexOf(marker);
+  if (at === -1) throw new Error(`README.md has no ${marker}`);
+  const block = readme.slice(at).match(/```sh\n([\s\S]*?)```/);
+  if (!block) throw new Error(`README.md has no sh block after ${marker}`);
+  return block[1];
+}
+
+/** Creates the two hosts; `tag` keeps concurrent runs apart. */
+export function createTopology(tag: string): Topology {
+  const topology: Topology = {
+    client: `prt-${tag}-client`,
+    server: `prt-${tag}-server`,
+    clientAddr4: "10.250.0.1",
+    serverAddr4: "10.250.0.2",
+    clientAddr6: "fd50::1",
+    serverAddr6: "fd50::2",
+  };
+  run(["ip", "netns", "add", topology.client]);
+  run(["ip", "netns", "add", topology.server]);
+  run([
+    "ip",
+    "-n",
+    topology.client,
+    "link",
+    "add",
+    "eth0",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth0",
+    "netns",
+    topology.server,
+  ]);
+  for (
+    const [ns, addr4, addr6] of [
+      [topology.client, topology.clientAddr4, topology.clientAddr6],
+      [topology.server, topology.serverAddr4, topology.serverAddr6],
+    ]
+  ) {
+    inNamespace(
+      ns,
+      `ip link set lo up
+       sysctl -qw net.ipv6.conf.eth0.accept_dad=0
+       ip addr add ${addr4}/24 dev eth0
+       ip addr add ${addr6}/64 dev eth0
+       ip link set eth0 up`,
+    );
+  }
+  // Settle before anyone takes a snapshot: carrier up on both ends.
+  for (const ns of [topology.client, topology.server]) {
+    inNamespace(
+      ns,
+      "for i in $(seq 200); do ip link show eth0 | grep -q 'state UP' && exit; sleep 0.05; done; exit 1",
+    );
+  }
+  return topology;
+}
+
+/** Kills whatever still runs in the two hosts and deletes them. Never throws. */
+export function destroyTopology(topology: Topology): void {
+  for (const ns of [topology.client, topology.server]) {
+    try {
+      run([
+        "sh",
+        "-c",
+        'for pid in $(ip netns pids "$1"); do kill -9 "$pid"; done',
+        "sh",
+        ns,
+      ]);
+      run(["ip", "netns", "del", ns]);
+    } catch {
+      // namespace already gone
+    }
+  }
+}
+
+/**
+ * Applies the README's host setup with the README's own variables (WAN=eth0,
+ * TUN=ptun0, PORT=4567): forwarding on both hosts, then the client masquerade
+ * and the server DNAT with `firewall`'s commands.
+ */
+export function applyHostSetup(topology: Topology, firewall: Firewall): void {
+  const variables = readmeBlock("variables");
+  const forwarding = readmeBlock("forwarding");
+  const [client, server] = firewall === "nft"
+    ? [readmeBlock("client-nft"), readmeBlock("server-nft")]
+    : [readmeBlock("client-iptables"), readmeBlock("server-iptables")];
+  for (const ns of [topology.client, topology.server]) {
+    inNamespace(ns, variables + forwarding);
+  }
+  inNamespace(topology.client, variables + client);
+  inNamespace(topology.server, variables + server);
+}
+
+/**
+ * The networking state of `ns` that the runtime must never change: nftables
+ * and iptables rulesets (counters stripped), links, addresses, routes and the
+ * forwarding sysctls.
+ */
+export function networkState(ns: string): string {
+  return inNamespace(
+    ns,
+    `nft list ruleset
+     iptables-save | sed '/^#/d'
+     ip6tables-save | sed '/^#/d'
+     ip -o link | sed 's/link\\/ether [0-9a-f:]*//'
+     ip -o addr
+     ip route; ip -6 route
+     sysctl net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv6.conf.default.forwarding`,
+  ).replace(/\[\d+:\d+\]/g, "");
+}
+
+/** The real phantun binaries' directory: $PHANTUN_DIR or the provisioning cache. */
+export function phantunDir(): string {
+  const cache = Deno.env.get("PHANTUN_CACHE") ??
+    `${Deno.env.get("HOME")}/.cache/phantun-runtime`;
+  return Deno.env.get("PHANTUN_DIR") ?? `${cache}/phantun-0.8.1/bin`;
+}
