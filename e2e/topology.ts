@@ -69,6 +69,7 @@ export function createTopology(tag: string): Topology {
     clientAddr6: "fd50::1",
     serverAddr6: "fd50::2",
   };
+  destroyTopology(topology); // leftovers of an interrupted run
   run(["ip", "netns", "add", topology.client]);
   run(["ip", "netns", "add", topology.server]);
   run([

@@ -351,3 +351,47 @@ testWhen(
     );
   },
 );
+
+testWhen(
+  MISSING ?? missingCommand("setsid"),
+  "deno task demo shows the tunnel working and Ctrl-C tears everything down",
+  async () => {
+    // setsid gives the demo its own process group, like a terminal does; SIGINT
+    // to the group is Ctrl-C.
+    const demo = new Deno.Command("setsid", {
+      args: [DENO, "task", "demo"],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stdout = new Response(demo.stdout).text();
+    const stderr = new Response(demo.stderr).text();
+    try {
+      await waitFor(
+        "the demo's hosts",
+        () => run(["ip", "netns", "list"]).includes("prt-demo-client"),
+        60_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 4000)); // a few live counts
+    } finally {
+      Deno.kill(-demo.pid, "SIGINT");
+    }
+    const status = await demo.status;
+    const [out, err] = [await stdout, await stderr];
+    assert.equal(status.code, 0, err);
+    assert.match(out, /server TUN from .*: ptun-srv\n/);
+    assert.match(out, /client TUN from .*: ptun0\n/);
+    const counts = [...err.matchAll(/(\d+)\/(\d+) datagrams echoed/g)];
+    assert.ok(counts.length >= 2, err);
+    const [, echoed, sent] = counts.at(-1)!;
+    assert.ok(
+      Number(echoed) > 100 && Number(sent) - Number(echoed) <= 1,
+      `${echoed}/${sent}`,
+    );
+    assert.match(out, /torn down/);
+    assert.ok(
+      !run(["ip", "netns", "list"]).includes("prt-demo"),
+      "demo namespaces remain",
+    );
+  },
+);

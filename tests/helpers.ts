@@ -3,6 +3,9 @@
  * and a way to run the real supervisor as a process.
  */
 import assert from "node:assert/strict";
+import { manifestFlags } from "../e2e/supervisor.ts";
+
+export { manifestFlags };
 
 /** The repository root, with a trailing slash. */
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -14,19 +17,6 @@ export const DENO = Deno.execPath();
 export const NO_SKIP = Deno.env.get("PHANTUN_RUNTIME_NO_SKIP") === "1";
 /** True when running as root. */
 export const IS_ROOT = Deno.uid() === 0;
-
-/**
- * The contract's permission manifest for binaries in `dir` and, when the
- * handoff is used, a write grant for `ifaceFile`.
- */
-export function manifestFlags(dir: string, ifaceFile?: string): string[] {
-  const flags = [
-    "--allow-env=MODE,IFACE_NAME,IFACE_FILE",
-    `--allow-run=${dir}/phantun_client,${dir}/phantun_server`,
-  ];
-  if (ifaceFile !== undefined) flags.push(`--allow-write=${ifaceFile}`);
-  return flags;
-}
 
 /**
  * Registers a test that needs `missing === null`. Otherwise it prints

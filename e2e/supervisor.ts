@@ -1,0 +1,56 @@
+/** How the tests, the demo and the benchmarks start the real supervisor. */
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/**
+ * The contract's permission manifest as flags, for binaries in `dir` and,
+ * when the handoff is used, a write grant for `ifaceFile`.
+ */
+export function manifestFlags(dir: string, ifaceFile?: string): string[] {
+  const flags = [
+    "--allow-env=MODE,IFACE_NAME,IFACE_FILE",
+    `--allow-run=${dir}/phantun_client,${dir}/phantun_server`,
+  ];
+  if (ifaceFile !== undefined) flags.push(`--allow-write=${ifaceFile}`);
+  return flags;
+}
+
+/** What {@link superviseInNamespace} runs. */
+export type Supervised = {
+  readonly ns: string;
+  readonly mode: "client" | "server";
+  /** The TUN name: IFACE_NAME and phantun's `--tun`. */
+  readonly tun: string;
+  readonly ifaceFile: string;
+  readonly phantunDir: string;
+  /** phantun's arguments, `--tun` excluded. */
+  readonly phantunArgs: readonly string[];
+  readonly stdio: "inherit" | "null";
+};
+
+/**
+ * Starts `deno run <manifest> main.ts` inside network namespace `ns` with
+ * MODE, IFACE_NAME and IFACE_FILE set and `--tun` passed to phantun.
+ */
+export function superviseInNamespace(s: Supervised): Deno.ChildProcess {
+  return new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      s.ns,
+      Deno.execPath(),
+      "run",
+      ...manifestFlags(s.phantunDir, s.ifaceFile),
+      MAIN,
+      `--phantun-dir=${s.phantunDir}`,
+      "--",
+      ...s.phantunArgs,
+      "--tun",
+      s.tun,
+    ],
+    env: { MODE: s.mode, IFACE_NAME: s.tun, IFACE_FILE: s.ifaceFile },
+    stdin: "null",
+    stdout: s.stdio,
+    stderr: s.stdio,
+  }).spawn();
+}

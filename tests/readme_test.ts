@@ -1,0 +1,49 @@
+/**
+ * The README cannot rot: every runnable (sh) block carries a
+ * `<!-- readme-test: ID -->` marker, and every ID is run by a test or by .ci/run.
+ */
+import assert from "node:assert/strict";
+import { ROOT } from "./helpers.ts";
+
+const README = Deno.readTextFileSync(`${ROOT}README.md`);
+
+/** Where each README block is executed, by ID. */
+const RUNNERS: Record<string, string> = {
+  "quickstart-docker": "tests/image_test.ts",
+  tests: ".ci/run",
+  variables: "e2e/topology.ts",
+  forwarding: "e2e/topology.ts",
+  "client-nft": "e2e/topology.ts",
+  "server-nft": "e2e/topology.ts",
+  "client-iptables": "e2e/topology.ts",
+  "server-iptables": "e2e/topology.ts",
+  demo: "tests/e2e_test.ts",
+};
+
+Deno.test("every sh block in README.md is preceded by a readme-test marker", () => {
+  const blocks = [
+    ...README.matchAll(/(<!-- readme-test: ([\w-]+) -->\n\n)?```sh\n/g),
+  ];
+  assert.ok(blocks.length > 0);
+  for (const block of blocks) {
+    assert.ok(block[2], `unmarked sh block at offset ${block.index}`);
+  }
+});
+
+Deno.test("every README marker is executed where RUNNERS says", () => {
+  const ids = [...README.matchAll(/<!-- readme-test: ([\w-]+) -->/g)].map((m) =>
+    m[1]
+  );
+  assert.deepEqual(ids.toSorted(), Object.keys(RUNNERS).toSorted());
+  for (const [id, runner] of Object.entries(RUNNERS)) {
+    const source = Deno.readTextFileSync(`${ROOT}${runner}`);
+    const block =
+      README.slice(README.indexOf(`<!-- readme-test: ${id} -->`)).match(
+        /```sh\n([\s\S]*?)```/,
+      )![1];
+    // A runner either extracts the block by ID or runs its commands verbatim.
+    const runsIt = source.includes(`"${id}"`) ||
+      block.trim().split("\n").every((line) => source.includes(line.trim()));
+    assert.ok(runsIt, `${runner} does not run README block ${id}`);
+  }
+});
