@@ -8,7 +8,7 @@
 import { parseCommandLine, USAGE } from "./lib/cli.ts";
 import { quote, RuntimeError } from "./lib/error.ts";
 import { exitCodeForSpawnError } from "./lib/exit_code.ts";
-import { requireRunGrant, requireWriteGrant } from "./lib/grants.ts";
+import { requireHandoffGrant, requireRunGrant } from "./lib/grants.ts";
 import { clearInterfaceName, writeInterfaceName } from "./lib/handoff.ts";
 import { handoffFor } from "./lib/iface_name.ts";
 import { VERSION } from "./lib/manifest.ts";
@@ -34,7 +34,7 @@ async function main(): Promise<number> {
     Deno.env.get("IFACE_NAME"),
   );
   requireRunGrant(binary);
-  if (handoff) requireWriteGrant(handoff.file);
+  if (handoff) requireHandoffGrant(handoff.file);
 
   // Signals: listeners first. Everything up to the spawn is synchronous, so
   // no listener runs before `child` exists.

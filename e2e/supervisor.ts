@@ -4,14 +4,16 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /**
  * The contract's permission manifest as flags, for binaries in `dir` and,
- * when the handoff is used, a write grant for `ifaceFile`.
+ * when the handoff is used, write and read grants for `ifaceFile` alone.
  */
 export function manifestFlags(dir: string, ifaceFile?: string): string[] {
   const flags = [
     "--allow-env=MODE,IFACE_NAME,IFACE_FILE",
     `--allow-run=${dir}/phantun_client,${dir}/phantun_server`,
   ];
-  if (ifaceFile !== undefined) flags.push(`--allow-write=${ifaceFile}`);
+  if (ifaceFile !== undefined) {
+    flags.push(`--allow-write=${ifaceFile}`, `--allow-read=${ifaceFile}`);
+  }
   return flags;
 }
 

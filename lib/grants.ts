@@ -26,16 +26,21 @@ export function requireRunGrant(binary: string): void {
   }
 }
 
-/** Throws {@link RuntimeError} (exit 2) unless `file` is in the write grant. */
-export function requireWriteGrant(file: string): void {
-  const { state } = Deno.permissions.querySync({ name: "write", path: file });
-  if (state !== "granted") {
-    throw new RuntimeError(
-      `IFACE_FILE ${
-        quote(file)
-      } is outside the write grant (the production manifest grants ${
-        listed(PRODUCTION.write)
-      })`,
-    );
+/**
+ * Throws {@link RuntimeError} (exit 2) unless `file` is in both the write and
+ * the read grant (read only to lstat it: see handoff.ts).
+ */
+export function requireHandoffGrant(file: string): void {
+  for (const name of ["write", "read"] as const) {
+    const { state } = Deno.permissions.querySync({ name, path: file });
+    if (state !== "granted") {
+      throw new RuntimeError(
+        `IFACE_FILE ${
+          quote(file)
+        } is outside the ${name} grant (the production manifest grants ${
+          listed(PRODUCTION[name])
+        })`,
+      );
+    }
   }
 }

@@ -1,15 +1,35 @@
 /**
  * The handoff file's two effects. Both work in place (open, truncate, write),
  * never by rename, because IFACE_FILE is usually a bind-mounted file.
+ *
+ * Deno's write grant does not stop a write from following a symbolic link,
+ * and opening a FIFO for writing blocks until a reader appears. So both
+ * effects first lstat the path (the reason for the read grant on it) and act
+ * only on a regular file, or, when writing, on a path that does not exist yet.
  */
 import { quote, RuntimeError } from "./error.ts";
 import type { Handoff } from "./iface_name.ts";
+
+/** Why `file` must not be touched, or null when it is a regular file or absent. */
+function notRegular(file: string): string | null {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    return (error as Error).message;
+  }
+  if (info.isSymlink) return "is a symbolic link (mount the file itself)";
+  return info.isFile ? null : "is not a regular file";
+}
 
 /**
  * Makes the whole content of the file exactly the interface name, no newline.
  * Creates the file if its directory exists. Throws {@link RuntimeError} (exit 2).
  */
 export function writeInterfaceName({ file, name }: Handoff): void {
+  const refusal = notRegular(file);
+  if (refusal) throw new RuntimeError(`IFACE_FILE ${quote(file)} ${refusal}`);
   try {
     Deno.writeFileSync(file, new TextEncoder().encode(name));
   } catch (error) {
@@ -21,9 +41,17 @@ export function writeInterfaceName({ file, name }: Handoff): void {
 
 /**
  * Empties the file. Never throws: a file that is gone needs no emptying, and
- * any other failure is reported on stderr so that shutdown goes on.
+ * any other failure (including a path that is no longer a regular file) is
+ * reported on stderr so that shutdown goes on.
  */
 export function clearInterfaceName({ file }: Handoff): void {
+  const refusal = notRegular(file);
+  if (refusal) {
+    console.error(
+      `phantun-runtime: not emptying IFACE_FILE ${quote(file)}: it ${refusal}`,
+    );
+    return;
+  }
   try {
     Deno.truncateSync(file, 0);
   } catch (error) {

@@ -8,9 +8,10 @@ import config from "../deno.json" with { type: "json" };
 /** The runtime's own version, from deno.json. */
 export const VERSION: string = config.version;
 
-/** What `deno run -P=production` grants: env names, programs, writable files. */
+/** What `deno run -P=production` grants: env names, programs, the IFACE file. */
 export const PRODUCTION: {
   readonly env: readonly string[];
   readonly run: readonly string[];
   readonly write: readonly string[];
+  readonly read: readonly string[];
 } = config.permissions.production;

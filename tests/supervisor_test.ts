@@ -277,13 +277,38 @@ async function assertHandoffRefused(
 
 Deno.test("an IFACE_FILE that is a directory or has no parent directory is refused with the reason", async () => {
   const fake = installFakePhantun();
-  await assertHandoffRefused(fake.scratch, fake.scratch, "Is a directory");
+  await assertHandoffRefused(
+    fake.scratch,
+    fake.scratch,
+    "is not a regular file",
+  );
   await assertHandoffRefused(
     `${fake.scratch}/no/such/iface`,
     `${fake.scratch}/no/such/iface`,
     "No such file or directory",
   );
 });
+
+Deno.test("an IFACE_FILE that is a symbolic link is refused and its target untouched", async () => {
+  const fake = installFakePhantun();
+  const target = `${fake.scratch}/target`;
+  const link = `${fake.scratch}/iface`;
+  Deno.writeTextFileSync(target, "keep");
+  Deno.symlinkSync(target, link);
+  await assertHandoffRefused(link, link, "is a symbolic link");
+  assert.equal(Deno.readTextFileSync(target), "keep");
+});
+
+testWhen(
+  missingCommand("mkfifo"),
+  "an IFACE_FILE that is a FIFO is refused at once instead of blocking",
+  async () => {
+    const fake = installFakePhantun();
+    const fifo = `${fake.scratch}/iface`;
+    output("mkfifo", fifo);
+    await assertHandoffRefused(fifo, fifo, "is not a regular file");
+  },
+);
 
 Deno.test("an IFACE_FILE outside the write grant is refused naming the granted path", async () => {
   const fake = installFakePhantun();
