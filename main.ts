@@ -39,7 +39,9 @@ async function main(): Promise<number> {
   // Signals: listeners first. Everything up to the spawn is synchronous, so
   // no listener runs before `child` exists.
   let child: Deno.ChildProcess;
-  const clearHandoff = () => handoff && clearInterfaceName(handoff);
+  const clearHandoff = () => {
+    if (handoff) clearInterfaceName(handoff);
+  };
   forwardSignals(() => child, clearHandoff);
 
   // Handoff, then spawn with inherited stdio and environment.

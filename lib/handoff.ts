@@ -17,7 +17,7 @@ function notRegular(file: string): string | null {
     info = Deno.lstatSync(file);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
-    return (error as Error).message;
+    return `cannot be checked: ${(error as Error).message}`;
   }
   if (info.isSymlink) return "is a symbolic link (mount the file itself)";
   return info.isFile ? null : "is not a regular file";
