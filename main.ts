@@ -10,6 +10,7 @@ import { quote, RuntimeError } from "./lib/error.ts";
 import { exitCodeForSpawnError } from "./lib/exit_code.ts";
 import { requireHandoffGrant, requireRunGrant } from "./lib/grants.ts";
 import { clearInterfaceName, writeInterfaceName } from "./lib/handoff.ts";
+import { readVariable } from "./lib/env.ts";
 import { handoffFor } from "./lib/iface_name.ts";
 import { VERSION } from "./lib/manifest.ts";
 import { binaryFor } from "./lib/mode.ts";
@@ -28,10 +29,10 @@ async function main(): Promise<number> {
   }
 
   // Configure from the three granted variables; refuse before any effect.
-  const binary = binaryFor(Deno.env.get("MODE"), invocation.phantunDir);
+  const binary = binaryFor(readVariable("MODE"), invocation.phantunDir);
   const handoff = handoffFor(
-    Deno.env.get("IFACE_FILE"),
-    Deno.env.get("IFACE_NAME"),
+    readVariable("IFACE_FILE"),
+    readVariable("IFACE_NAME"),
   );
   requireRunGrant(binary);
   if (handoff) requireHandoffGrant(handoff.file);

@@ -2,9 +2,7 @@
  * The command line: the runtime's own options before the first `--`, phantun's
  * arguments after it, passed on untouched.
  */
-import { parseArgs } from "node:util";
-import { isAbsolute, normalize } from "node:path";
-import { RuntimeError } from "./error.ts";
+import { quote, RuntimeError } from "./error.ts";
 
 /** Where the upstream binaries live unless `--phantun-dir` says otherwise. */
 export const DEFAULT_PHANTUN_DIR = "/usr/local/bin";
@@ -46,35 +44,68 @@ const HINT = "(see --help)";
 export function parseCommandLine(args: readonly string[]): Invocation {
   const split = args.indexOf("--");
   const own = split === -1 ? args : args.slice(0, split);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...own],
-      options: {
-        "phantun-dir": { type: "string" },
-        help: { type: "boolean" },
-        version: { type: "boolean" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new RuntimeError(`${(error as Error).message} ${HINT}`);
-  }
+  const values = parseOptions(own);
   if (values.help) return { action: "help" };
   if (values.version) return { action: "version" };
   if (split === -1) {
     throw new RuntimeError(`missing \`--\` before phantun's arguments ${HINT}`);
   }
-  const dir = values["phantun-dir"] ?? DEFAULT_PHANTUN_DIR;
-  if (!isAbsolute(dir)) {
+  const dir = values.phantunDir ?? DEFAULT_PHANTUN_DIR;
+  if (!dir.startsWith("/")) {
     throw new RuntimeError(
       `--phantun-dir must be an absolute path, got ${JSON.stringify(dir)}`,
     );
   }
-  return {
-    action: "run",
-    phantunDir: normalize(dir),
-    phantunArgs: args.slice(split + 1),
+  const phantunArgs = args.slice(split + 1);
+  const altered = phantunArgs.findIndex((arg) => arg.includes("\uFFFD"));
+  if (altered !== -1) {
+    throw new RuntimeError(
+      `phantun argument ${
+        altered + 1
+      } is not valid UTF-8 (or holds U+FFFD); not passing it on altered`,
+    );
+  }
+  return { action: "run", phantunDir: normalizeAbsolute(dir), phantunArgs };
+}
+
+/**
+ * `--help`, `--version`, `--phantun-dir=DIR` and `--phantun-dir DIR`; anything
+ * else is refused. (Hand-written: importing node:util costs ~15 ms and ~2 MiB
+ * at every start.)
+ */
+function parseOptions(
+  own: readonly string[],
+): { help: boolean; version: boolean; phantunDir?: string } {
+  const values: { help: boolean; version: boolean; phantunDir?: string } = {
+    help: false,
+    version: false,
   };
+  for (let i = 0; i < own.length; i++) {
+    const arg = own[i];
+    if (arg === "--help") values.help = true;
+    else if (arg === "--version") values.version = true;
+    else if (arg.startsWith("--phantun-dir=")) {
+      values.phantunDir = arg.slice("--phantun-dir=".length);
+    } else if (arg === "--phantun-dir") {
+      const value = own[++i];
+      if (value === undefined || (value.length > 1 && value[0] === "-")) {
+        throw new RuntimeError(`--phantun-dir needs a value ${HINT}`);
+      }
+      values.phantunDir = value;
+    } else {
+      throw new RuntimeError(`unknown argument ${quote(arg)} ${HINT}`);
+    }
+  }
+  return values;
+}
+
+/** POSIX normalization of an absolute path: no `.`, `..` or repeated `/`. */
+function normalizeAbsolute(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "..") parts.pop();
+    else if (part !== "" && part !== ".") parts.push(part);
+  }
+  const trailing = path.endsWith("/") && parts.length > 0 ? "/" : "";
+  return `/${parts.join("/")}${trailing}`;
 }

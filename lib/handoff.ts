@@ -17,6 +17,10 @@ function notRegular(file: string): string | null {
     info = Deno.lstatSync(file);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
+    // Deno guards /dev, /proc and /sys beyond any path grant.
+    if (error instanceof Deno.errors.NotCapable) {
+      return "is a device or kernel file, not a regular file";
+    }
     return `cannot be checked: ${(error as Error).message}`;
   }
   if (info.isSymlink) return "is a symbolic link (mount the file itself)";

@@ -1,5 +1,4 @@
 /** MODE picks which upstream binary runs. */
-import { join } from "node:path";
 import { quote, RuntimeError } from "./error.ts";
 
 /** The two modes and the upstream release name of each binary. */
@@ -17,5 +16,5 @@ export function binaryFor(mode: string | undefined, dir: string): string {
     const got = mode === undefined ? "unset" : `got ${quote(mode)}`;
     throw new RuntimeError(`MODE must be "client" or "server" (${got})`);
   }
-  return join(dir, BINARIES[mode]);
+  return `${dir.endsWith("/") ? dir : `${dir}/`}${BINARIES[mode]}`;
 }
