@@ -18,6 +18,17 @@ const RUNNERS: Record<string, string> = {
   "client-iptables": "e2e/topology.ts",
   "server-iptables": "e2e/topology.ts",
   demo: "tests/e2e_test.ts",
+  "docker-iface": "tests/image_test.ts",
+  "docker-host-server": "tests/image_test.ts",
+  "docker-host-client": "tests/image_test.ts",
+  "docker-stop": "tests/image_test.ts",
+  "docker-root": "tests/image_test.ts",
+  "docker-bridge-server": "tests/image_test.ts",
+  "docker-bridge-client": "tests/image_test.ts",
+  "docker-pin-commit": "tests/image_test.ts",
+  "docker-pin-tarball": "tests/image_test.ts",
+  "docker-audit": "tests/image_test.ts",
+  "docker-compose": "tests/image_test.ts",
 };
 
 Deno.test("every sh block in README.md is preceded by a readme-test marker", () => {
