@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { readmeBlock } from "../e2e/topology.ts";
 import { IS_ROOT, missingCommand, ROOT, testWhen } from "./helpers.ts";
+import { restartLoop } from "./restart_loop.ts";
 
 const DOCKER = "/usr/bin/docker";
 const IMAGE = "phantun-runtime:test";
@@ -1149,5 +1150,13 @@ imageTest(
         await readme("docker-compose down", [compose]);
       }
     });
+  },
+);
+
+imageTest(
+  "docker run --restart on-failure with a phantun that crashes at every start keeps IFACE_FILE consistent at every step",
+  async () => {
+    const report = await restartLoop({ docker: DOCKER, image: IMAGE });
+    assert.equal(report.starts, 6);
   },
 );

@@ -1,0 +1,171 @@
+/**
+ * `deno task bench`: what the runtime costs against its baselines, each
+ * measured interleaved with them in the same run. Writes bench/results.json
+ * and bench/RESULTS.md and prints the markdown. Needs root (network
+ * namespaces, TUN), ip, nft, ss, iperf3, tini-static, cc and tar, and the real
+ * phantun binaries (scripts/provision-phantun.sh); Docker only for the image
+ * size. Takes about three minutes.
+ */
+import {
+  applyHostSetup,
+  createTopology,
+  destroyTopology,
+  phantunDir,
+  run,
+} from "../e2e/topology.ts";
+import { measureImage } from "./image.ts";
+import {
+  type Machine,
+  machineMarkdown,
+  markdown,
+  type Measurements,
+  resultsJson,
+} from "./report.ts";
+import { measureShutdown } from "./shutdown.ts";
+import { measureStartup } from "./startup.ts";
+import { measureSupervision } from "./supervision.ts";
+import { measureThroughput } from "./throughput.ts";
+import { createWorkspace, removeWorkspace, subjects } from "./workspace.ts";
+
+const STARTUP_ROUNDS = 30;
+const SUPERVISED_INSTANCES = 10;
+const SHUTDOWN_ROUNDS = 20;
+const THROUGHPUT_ROUNDS = 14;
+const IMAGE = "phantun-runtime:test";
+const COMMANDS = ["ip", "nft", "ss", "iperf3", "tini-static", "cc", "tar"];
+const HERE = new URL("./", import.meta.url).pathname;
+
+/** Why the benchmarks cannot run here, or null. */
+function missingPrerequisite(phantun: string): string | null {
+  if (Deno.uid() !== 0) return "needs root (network namespaces, TUN)";
+  for (const command of COMMANDS) {
+    try {
+      run(["sh", "-c", 'command -v "$1"', "sh", command]);
+    } catch {
+      return `${command} not found (apt-get install iproute2 nftables iperf3 tini gcc tar)`;
+    }
+  }
+  try {
+    Deno.statSync(`${phantun}/phantun_server`);
+    Deno.statSync(`${phantun}/phantun_client`);
+  } catch {
+    return `no phantun binaries in ${phantun} (run scripts/provision-phantun.sh)`;
+  }
+  return null;
+}
+
+function firstLine(argv: string[]): string {
+  return run(argv).split("\n")[0].trim();
+}
+
+/** The 1, 5 and 15 minute load averages. */
+function loadavg(): string {
+  return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(
+    " ",
+  );
+}
+
+function describeMachine(phantun: string, loadavgStart: string): Machine {
+  const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(
+    /^model name\s*:\s*(.*)$/m,
+  );
+  return {
+    date: new Date().toISOString(),
+    nproc: firstLine(["nproc"]),
+    free: run(["free", "-h"]),
+    kernel: firstLine(["uname", "-srvm"]),
+    cpu: cpu ? cpu[1] : "unknown",
+    loadavgStart,
+    loadavgEnd: loadavg(),
+    versions: {
+      deno: Deno.version.deno,
+      phantun: firstLine([`${phantun}/phantun_server`, "--version"]),
+      iperf3: firstLine(["iperf3", "--version"]),
+      tini: firstLine(["tini-static", "--version"]),
+    },
+  };
+}
+
+/** Runs every measurement; always removes what it created. */
+async function measure(phantun: string): Promise<Measurements> {
+  const loadavgStart = loadavg();
+  const progress = (what: string) =>
+    console.error(`bench: ${(performance.now() / 1000).toFixed(0)} s: ${what}`);
+  progress("workspace (compiling stamp.c, warming the Deno cache)");
+  const ws = createWorkspace(phantun);
+  try {
+    const s = subjects(ws);
+    progress(`startup, ${STARTUP_ROUNDS} rounds`);
+    const startup = await measureStartup(ws, s, STARTUP_ROUNDS);
+    const topology = createTopology(`bench${Deno.pid}`);
+    try {
+      applyHostSetup(topology, "nft");
+      progress(`supervision, ${SUPERVISED_INSTANCES} instances of each, 10 s`);
+      const supervision = await measureSupervision(
+        ws,
+        s,
+        topology.server,
+        SUPERVISED_INSTANCES,
+      );
+      progress(`shutdown, ${SHUTDOWN_ROUNDS} rounds`);
+      const shutdown = await measureShutdown(
+        ws,
+        s,
+        topology.server,
+        SHUTDOWN_ROUNDS,
+      );
+      progress(`throughput, ${THROUGHPUT_ROUNDS} rounds`);
+      const throughput = await measureThroughput(
+        ws,
+        s,
+        topology,
+        THROUGHPUT_ROUNDS,
+      );
+      progress(`image ${IMAGE}`);
+      const image = await measureImage(IMAGE);
+      const machine = describeMachine(phantun, loadavgStart);
+      return { machine, startup, supervision, shutdown, throughput, image };
+    } finally {
+      destroyTopology(topology);
+    }
+  } finally {
+    removeWorkspace(ws);
+  }
+}
+
+async function main(): Promise<void> {
+  const phantun = phantunDir();
+  const missing = missingPrerequisite(phantun);
+  if (missing) throw new Error(missing);
+  const measurements = await measure(phantun);
+  const results = resultsJson(measurements);
+  Deno.writeTextFileSync(
+    `${HERE}results.json`,
+    JSON.stringify(results, null, 2) + "\n",
+  );
+  const tables = markdown(measurements);
+  Deno.writeTextFileSync(
+    `${HERE}RESULTS.md`,
+    [
+      "# Benchmark results",
+      "",
+      "Written by `deno task bench` (bench/bench.ts); the same figures are in",
+      "bench/results.json. Medians, with (min–max) where shown.",
+      "",
+      tables,
+      "## Machine",
+      "",
+      machineMarkdown(measurements.machine),
+    ].join("\n"),
+  );
+  run([
+    Deno.execPath(),
+    "fmt",
+    "--quiet",
+    `${HERE}results.json`,
+    `${HERE}RESULTS.md`,
+  ]);
+  console.log(tables);
+}
+
+await main();

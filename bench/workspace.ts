@@ -1,0 +1,158 @@
+/**
+ * The benchmarks' scratch area: the stamp clock and fake phantun, a copy of
+ * the supervisor whose production manifest grants the benchmark's binaries,
+ * the Deno floor scripts and a private DENO_DIR, all in one temporary
+ * directory.
+ */
+import { run } from "../e2e/topology.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const DENO = Deno.execPath();
+
+/** Everything the measurements start, and how. */
+export type Workspace = {
+  readonly dir: string;
+  /** `stamp -- PROGRAM...` runs PROGRAM between two stamps (bench/stamp.c). */
+  readonly stamp: string;
+  /** A directory with `phantun_client`/`phantun_server` that are `stamp`. */
+  readonly fakeDir: string;
+  /** The real phantun binaries' directory. */
+  readonly phantunDir: string;
+  /** The handoff file the copy's manifest grants. */
+  readonly ifaceFile: string;
+  /** The environment every measured program starts with. */
+  readonly env: Record<string, string>;
+};
+
+/** The programs a measurement compares, as argv. */
+export type Subjects = {
+  /** The image's ENTRYPOINT (without tini) running phantun from `dir`. */
+  supervisor(dir: string, phantunArgs?: readonly string[]): string[];
+  /** `deno run` of an empty script: exits at once. */
+  denoEmpty(): string[];
+  /** `deno run` of an empty script kept alive by one pending timer. */
+  denoIdle(): string[];
+  /** `deno run` of the smallest Deno supervisor: spawn, forward TERM/INT, wait. */
+  denoSpawn(program: string, args?: readonly string[]): string[];
+  /** tini (static, as in the image) running `program`. */
+  tini(program: string, args?: readonly string[]): string[];
+  /** A POSIX sh entrypoint that `exec`s `program`. */
+  shExec(program: string, args?: readonly string[]): string[];
+};
+
+const EMPTY_JS = "";
+const IDLE_JS = "setTimeout(() => {}, 2 ** 31 - 1);\n";
+const SPAWN_JS = `const child = new Deno.Command(Deno.args[0], {
+  args: Deno.args.slice(1),
+}).spawn();
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  Deno.addSignalListener(signal, () => child.kill(signal));
+}
+Deno.exit((await child.status).code);
+`;
+const ENTRYPOINT_SH = '#!/bin/sh\nexec "$@"\n';
+
+/**
+ * Builds the workspace: compiles bench/stamp.c with `cc`, copies main.ts,
+ * lib/, deno.json and deno.lock with `permissions.production` granting the
+ * fake and the real phantun and one handoff file, then runs every Deno
+ * subject once so that nothing is compiled during a measurement (the image
+ * does the same at build time).
+ */
+export function createWorkspace(phantunDir: string): Workspace {
+  const dir = Deno.makeTempDirSync({ prefix: "phantun-runtime-bench-" });
+  const stamp = `${dir}/stamp`;
+  const fakeDir = `${dir}/fake`;
+  const ifaceFile = `${dir}/iface`;
+  run(["cc", "-O2", "-o", stamp, `${ROOT}bench/stamp.c`]);
+  Deno.mkdirSync(fakeDir);
+  for (const name of ["phantun_client", "phantun_server"]) {
+    Deno.copyFileSync(stamp, `${fakeDir}/${name}`);
+  }
+  Deno.mkdirSync(`${dir}/app/lib`, { recursive: true });
+  for (const file of ["main.ts", "deno.lock"]) {
+    Deno.copyFileSync(`${ROOT}${file}`, `${dir}/app/${file}`);
+  }
+  for (const entry of Deno.readDirSync(`${ROOT}lib`)) {
+    Deno.copyFileSync(
+      `${ROOT}lib/${entry.name}`,
+      `${dir}/app/lib/${entry.name}`,
+    );
+  }
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+  config.permissions.production.run = [fakeDir, phantunDir].flatMap((d) => [
+    `${d}/phantun_client`,
+    `${d}/phantun_server`,
+  ]);
+  config.permissions.production.write = [ifaceFile];
+  config.permissions.production.read = [ifaceFile];
+  Deno.writeTextFileSync(`${dir}/app/deno.json`, JSON.stringify(config));
+  Deno.writeTextFileSync(`${dir}/empty.js`, EMPTY_JS);
+  Deno.writeTextFileSync(`${dir}/idle.js`, IDLE_JS);
+  Deno.writeTextFileSync(`${dir}/spawn.js`, SPAWN_JS);
+  Deno.writeTextFileSync(`${dir}/entrypoint.sh`, ENTRYPOINT_SH, {
+    mode: 0o755,
+  });
+  const env = {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    DENO_DIR: `${dir}/deno-dir`,
+    DENO_NO_UPDATE_CHECK: "1",
+    STAMP_FILE: `${dir}/warm-up.stamps`,
+    MODE: "client",
+    IFACE_FILE: ifaceFile,
+    IFACE_NAME: "ptun0",
+  };
+  const workspace = { dir, stamp, fakeDir, phantunDir, ifaceFile, env };
+  const s = subjects(workspace);
+  for (
+    const argv of [
+      s.supervisor(fakeDir),
+      s.denoEmpty(),
+      s.denoSpawn(`${fakeDir}/phantun_client`),
+    ]
+  ) {
+    run(argv, env);
+  }
+  return workspace;
+}
+
+/** The argv of each subject in `ws`. */
+export function subjects(ws: Workspace): Subjects {
+  const app = `${ws.dir}/app`;
+  return {
+    supervisor: (dir, phantunArgs = []) => [
+      DENO,
+      "run",
+      "--no-prompt",
+      "--quiet",
+      `--config=${app}/deno.json`,
+      "-P=production",
+      `${app}/main.ts`,
+      `--phantun-dir=${dir}`,
+      "--",
+      ...phantunArgs,
+    ],
+    denoEmpty: () => [DENO, "run", "--no-config", `${ws.dir}/empty.js`],
+    denoIdle: () => [DENO, "run", "--no-config", `${ws.dir}/idle.js`],
+    denoSpawn: (program, args = []) => [
+      DENO,
+      "run",
+      "--no-config",
+      `--allow-run=${program}`,
+      `${ws.dir}/spawn.js`,
+      program,
+      ...args,
+    ],
+    tini: (program, args = []) => ["tini-static", "-s", "--", program, ...args],
+    shExec: (program, args = []) => [
+      `${ws.dir}/entrypoint.sh`,
+      program,
+      ...args,
+    ],
+  };
+}
+
+/** Removes the workspace. */
+export function removeWorkspace(ws: Workspace): void {
+  Deno.removeSync(ws.dir, { recursive: true });
+}
