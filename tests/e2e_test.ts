@@ -23,6 +23,7 @@ import {
   ROOT,
   startSupervisor,
   type Supervisor,
+  tempDir,
   testWhen,
   waitFor,
 } from "./helpers.ts";
@@ -50,7 +51,7 @@ const ECHO = "127.0.0.1:7777";
 
 /** A scratch area for the IFACE files; `dir` is the real phantun. */
 function workspace(): FakeInstall {
-  const base = Deno.makeTempDirSync({ prefix: "phantun-runtime-e2e-" });
+  const base = tempDir();
   return { dir: PHANTUN, record: base, scratch: base };
 }
 

@@ -93,9 +93,20 @@ export type FakeInstall = {
   readonly scratch: string;
 };
 
+/** One directory per test process for every fake install, removed on unload. */
+const TEMP_ROOT = Deno.makeTempDirSync({ prefix: "phantun-runtime-test-" });
+globalThis.addEventListener("unload", () => {
+  Deno.removeSync(TEMP_ROOT, { recursive: true });
+});
+
+/** A fresh directory under this test process's temporary root. */
+export function tempDir(): string {
+  return Deno.makeTempDirSync({ dir: TEMP_ROOT });
+}
+
 /** Writes the fake phantun binaries into a fresh temporary directory. */
 export function installFakePhantun(): FakeInstall {
-  const base = Deno.makeTempDirSync({ prefix: "phantun-runtime-test-" });
+  const base = tempDir();
   const dir = `${base}/bin`;
   const record = `${base}/record`;
   const scratch = `${base}/scratch`;

@@ -489,14 +489,23 @@ testWhen(
       supervisor = Number(found);
       return found !== "";
     });
-    await waitFor(
-      "listeners installed",
-      () => catchesForwardedSignals(supervisor),
-    );
-    assert.ok(nothingLaunched(fake));
-    Deno.kill(supervisor, "SIGTERM");
-    const result = await run.finished;
-    assert.equal(result.code, 143);
+    try {
+      await waitFor(
+        "listeners installed",
+        () => catchesForwardedSignals(supervisor),
+      );
+      assert.ok(nothingLaunched(fake));
+      Deno.kill(supervisor, "SIGTERM");
+      const result = await run.finished;
+      assert.equal(result.code, 143);
+    } finally {
+      // strace detaches when it dies; never leave its tracee behind.
+      try {
+        Deno.kill(supervisor, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
     assert.notEqual(readRecord(fake, "pid"), null);
     assert.equal(Deno.readTextFileSync(file), "");
   },
