@@ -95,6 +95,7 @@ export type FakeInstall = {
 
 /** One directory per test process for every fake install, removed on unload. */
 const TEMP_ROOT = Deno.makeTempDirSync({ prefix: "phantun-runtime-test-" });
+Deno.chmodSync(TEMP_ROOT, 0o755); // reachable by the non-root users some tests run as
 globalThis.addEventListener("unload", () => {
   Deno.removeSync(TEMP_ROOT, { recursive: true });
 });
