@@ -178,11 +178,14 @@ export type StartOptions = {
   readonly timeoutMs?: number;
 };
 
-/** Spawns `deno run <flags> main.ts <args>` with a controlled environment. */
-export function startSupervisor(
+/**
+ * `deno run <flags> main.ts <args>` (behind `options.wrapper`, if any) with a
+ * controlled environment: PATH, FAKE_RECORD and `options.env` only.
+ */
+export function supervisorCommand(
   fake: FakeInstall,
   options: StartOptions,
-): Supervisor {
+): Deno.Command {
   const command = [
     ...(options.wrapper ?? []),
     DENO,
@@ -191,7 +194,7 @@ export function startSupervisor(
     MAIN,
     ...options.args,
   ];
-  const process = new Deno.Command(command[0], {
+  return new Deno.Command(command[0], {
     args: command.slice(1),
     clearEnv: true,
     env: {
@@ -202,7 +205,15 @@ export function startSupervisor(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
+  });
+}
+
+/** Spawns {@link supervisorCommand} and collects its output. */
+export function startSupervisor(
+  fake: FakeInstall,
+  options: StartOptions,
+): Supervisor {
+  const process = supervisorCommand(fake, options).spawn();
   const finished = collect(process, fake, options.timeoutMs ?? 20_000);
   finished.catch(() => {}); // a test that failed earlier never awaits it
   return { process, finished };

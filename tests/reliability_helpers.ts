@@ -5,14 +5,13 @@
  */
 import { caseSeed, Random } from "./fuzz.ts";
 import {
-  DENO,
   type FakeInstall,
   installFakePhantun,
   killFake,
-  MAIN,
   missingCommand,
   output,
   ROOT,
+  supervisorCommand,
   waitFor,
 } from "./helpers.ts";
 
@@ -237,18 +236,7 @@ export class StreamingSupervisor {
     },
   ) {
     this.#fake = fake;
-    this.process = new Deno.Command(DENO, {
-      args: ["run", ...options.flags, MAIN, ...options.args],
-      clearEnv: true,
-      env: {
-        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-        FAKE_RECORD: fake.record,
-        ...options.env,
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    this.process = supervisorCommand(fake, options).spawn();
     this.process.status.then(() => this.exited = true);
     this.#reader = this.process.stdout.getReader();
     this.#stderr = new Response(this.process.stderr).text();
