@@ -294,3 +294,38 @@ export function assertRuntimeError(result: RunResult, needle: string): void {
     `${JSON.stringify(needle)} not in: ${lines[0]}`,
   );
 }
+
+/** Why a private mount namespace cannot be made here, or null. */
+export const NEEDS_MOUNT = !IS_ROOT
+  ? "needs root for a private mount namespace"
+  : missingCommand("unshare", "mount");
+
+/**
+ * Runs a client with IFACE_FILE=`file` (granted as `options.grant`, by default
+ * `file` itself) and expects a refusal: exit 2, one runtime line naming
+ * IFACE_FILE and `needle`, nothing on stdout, nothing launched, no hang.
+ */
+export async function assertHandoffRefused(
+  fake: FakeInstall,
+  file: string,
+  needle: string,
+  options: { grant?: string; wrapper?: string[] } = {},
+): Promise<void> {
+  const result = await runSupervisor(fake, {
+    args: [`--phantun-dir=${fake.dir}`, "--"],
+    env: {
+      MODE: "client",
+      FAKE_EXIT: "0",
+      IFACE_FILE: file,
+      IFACE_NAME: "ptun0",
+    },
+    flags: manifestFlags(fake.dir, options.grant ?? file),
+    wrapper: options.wrapper,
+    timeoutMs: 10_000, // a hang fails the test
+  });
+  assert.equal(result.code, 2, result.stderr);
+  assertRuntimeError(result, "IFACE_FILE");
+  assertRuntimeError(result, needle);
+  assert.equal(result.stdout, "");
+  assert.ok(nothingLaunched(fake), "phantun was launched");
+}

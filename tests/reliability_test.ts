@@ -22,6 +22,7 @@ import {
   utf8,
 } from "./fuzz.ts";
 import {
+  assertHandoffRefused,
   assertRuntimeError,
   DENO,
   type FakeInstall,
@@ -31,6 +32,7 @@ import {
   MAIN,
   manifestFlags,
   missingCommand,
+  NEEDS_MOUNT,
   nothingLaunched,
   output,
   readRecord,
@@ -151,7 +153,7 @@ Deno.test(`each of ${SIZES.argumentCases} seeded random argument vectors reaches
 type Outcome = "help" | "version" | "refused" | "launched";
 
 /**
- * The oracle for the runtime's own options (node:util parseArgs, strict):
+ * The oracle for the runtime's own options, from the documented rules:
  * only --help, --version and --phantun-dir (=VALUE or a separate VALUE not
  * starting with a dash) before the first `--`; --help wins, then --version;
  * otherwise `--` is required and the directory must name the granted fakes.
@@ -500,29 +502,6 @@ ${variable}="$(printf "$RAW")"; unset RAW; exec "$@"`,
 // ---------------------------------------------------------------------------
 // IFACE_FILE faults, before launch
 
-/** Runs a client with IFACE_FILE=`file` granted as `grant`; expects a refusal naming IFACE_FILE and `needle`. */
-async function assertHandoffRefused(
-  fake: FakeInstall,
-  file: string,
-  needle: string,
-  options: { grant?: string; wrapper?: string[] } = {},
-): Promise<void> {
-  const result = await runSupervisor(fake, {
-    args: [`--phantun-dir=${fake.dir}`, "--"],
-    env: {
-      MODE: "client",
-      FAKE_EXIT: "0",
-      IFACE_FILE: file,
-      IFACE_NAME: "ptun0",
-    },
-    flags: manifestFlags(fake.dir, options.grant ?? file),
-    wrapper: options.wrapper,
-    timeoutMs: 10_000, // a hang fails the test
-  });
-  assertRefused(result, fake, "IFACE_FILE");
-  assertRuntimeError(result, needle);
-}
-
 Deno.test("an IFACE_FILE that is /dev/full or /dev/null is refused at once in one line naming it", async () => {
   const fake = installFakePhantun();
   for (const device of ["/dev/full", "/dev/null"]) {
@@ -556,10 +535,6 @@ Deno.test("an IFACE_FILE that is a dangling link, or a link to a device or a dir
   assert.deepEqual([...Deno.readDirSync(fake.record)], []);
   removeInstall(fake);
 });
-
-const NEEDS_MOUNT = !IS_ROOT
-  ? "needs root for a private mount namespace"
-  : missingCommand("unshare", "mount");
 
 testWhen(
   NEEDS_MOUNT,
@@ -1402,7 +1377,7 @@ Deno.test("module loading is outside the read grant: a literal import of /etc/pa
   Deno.removeSync(probe);
 });
 
-Deno.test("the supervisor's module graph is only main.ts, lib/*.ts, deno.json and node: built-ins", () => {
+Deno.test("the supervisor's module graph is only main.ts, lib/*.ts and deno.json: no node: built-in (each costs startup time)", () => {
   const { code, stdout } = new Deno.Command(DENO, {
     args: ["info", "--json", MAIN],
     cwd: ROOT,
@@ -1418,7 +1393,7 @@ Deno.test("the supervisor's module graph is only main.ts, lib/*.ts, deno.json an
       specifier.slice(root.length),
     );
   const outside = modules.map((m) => m.specifier).filter((specifier) =>
-    !/^node:[a-z_/]+$/.test(specifier) && !ours(specifier)
+    !ours(specifier)
   );
   assert.deepEqual(outside, []);
   assert.ok(modules.some((m) => m.specifier === `${root}main.ts`));

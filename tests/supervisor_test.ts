@@ -4,12 +4,13 @@
  */
 import assert from "node:assert/strict";
 import {
+  assertHandoffRefused,
   assertRuntimeError,
   installFakePhantun,
-  IS_ROOT,
   killFake,
   manifestFlags,
   missingCommand,
+  NEEDS_MOUNT,
   nothingLaunched,
   output,
   readRecord,
@@ -255,35 +256,11 @@ Deno.test("with IFACE_FILE, a missing or invalid IFACE_NAME is refused naming IF
   }
 });
 
-/** Runs with IFACE_FILE=file under a write grant for `grant` and expects a refusal naming IFACE_FILE. */
-async function assertHandoffRefused(
-  file: string,
-  grant: string,
-  needle: string,
-  wrapper?: string[],
-): Promise<void> {
-  const fake = installFakePhantun();
-  const result = await runSupervisor(fake, {
-    args: [`--phantun-dir=${fake.dir}`, "--"],
-    env: { ...CLIENT, IFACE_FILE: file, IFACE_NAME: "ptun0" },
-    flags: manifestFlags(fake.dir, grant),
-    wrapper,
-  });
-  assert.equal(result.code, 2, result.stderr);
-  assertRuntimeError(result, "IFACE_FILE");
-  assertRuntimeError(result, needle);
-  assert.ok(nothingLaunched(fake));
-}
-
 Deno.test("an IFACE_FILE that is a directory or has no parent directory is refused with the reason", async () => {
   const fake = installFakePhantun();
+  await assertHandoffRefused(fake, fake.scratch, "is not a regular file");
   await assertHandoffRefused(
-    fake.scratch,
-    fake.scratch,
-    "is not a regular file",
-  );
-  await assertHandoffRefused(
-    `${fake.scratch}/no/such/iface`,
+    installFakePhantun(),
     `${fake.scratch}/no/such/iface`,
     "No such file or directory",
   );
@@ -295,7 +272,7 @@ Deno.test("an IFACE_FILE that is a symbolic link is refused and its target untou
   const link = `${fake.scratch}/iface`;
   Deno.writeTextFileSync(target, "keep");
   Deno.symlinkSync(target, link);
-  await assertHandoffRefused(link, link, "is a symbolic link");
+  await assertHandoffRefused(fake, link, "is a symbolic link");
   assert.equal(Deno.readTextFileSync(target), "keep");
 });
 
@@ -306,7 +283,7 @@ testWhen(
     const fake = installFakePhantun();
     const fifo = `${fake.scratch}/iface`;
     output("mkfifo", fifo);
-    await assertHandoffRefused(fifo, fifo, "is not a regular file");
+    await assertHandoffRefused(fake, fifo, "is not a regular file");
   },
 );
 
@@ -314,17 +291,11 @@ Deno.test("an IFACE_FILE outside the write grant is refused naming the granted p
   const fake = installFakePhantun();
   const file = `${fake.scratch}/iface`;
   Deno.writeTextFileSync(file, "old");
-  await assertHandoffRefused(
-    file,
-    `${fake.scratch}/other`,
-    '"/run/phantun-runtime/iface"',
-  );
+  await assertHandoffRefused(fake, file, '"/run/phantun-runtime/iface"', {
+    grant: `${fake.scratch}/other`,
+  });
   assert.equal(Deno.readTextFileSync(file), "old");
 });
-
-const NEEDS_MOUNT = !IS_ROOT
-  ? "needs root for a private mount namespace"
-  : missingCommand("unshare", "mount");
 
 testWhen(
   NEEDS_MOUNT,
@@ -347,19 +318,16 @@ testWhen(
     ];
     const ro =
       `mount -t tmpfs -o size=64k tmpfs ${mnt} && echo old > ${mnt}/iface && mount -o remount,ro ${mnt}`;
-    await assertHandoffRefused(
-      `${mnt}/iface`,
-      `${mnt}/iface`,
-      "Read-only file system",
-      inPrivateMount(ro),
-    );
+    await assertHandoffRefused(fake, `${mnt}/iface`, "Read-only file system", {
+      wrapper: inPrivateMount(ro),
+    });
     const full =
       `mount -t tmpfs -o size=4k tmpfs ${mnt} && (head -c 8192 /dev/zero > ${mnt}/fill 2>/dev/null || true)`;
     await assertHandoffRefused(
-      `${mnt}/iface`,
+      installFakePhantun(),
       `${mnt}/iface`,
       "No space left on device",
-      inPrivateMount(full),
+      { wrapper: inPrivateMount(full) },
     );
   },
 );
