@@ -600,7 +600,7 @@ imageTest(
     assert.equal(config.User, "65532:65532");
     assert.deepEqual(
       config.Entrypoint,
-      cmd`/usr/bin/tini -- ${DENO_BIN} run --no-prompt --quiet --config=/app/deno.json -P=production /app/main.ts`,
+      cmd`/usr/bin/tini -- ${DENO_BIN} run --no-prompt --quiet --config=/app/deno.json -P=production /app/main.js`,
     );
     assert.equal(
       await docker(cmd`run --rm --read-only ${IMAGE} --version`),
@@ -625,7 +625,7 @@ const LIBRARY =
   /^\/lib(64)?\/([^/]+\/)?(libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|libdl\.so\.2|librt\.so\.1|libpthread\.so\.0|ld-linux-[^/]+\.so\.\d)$/;
 
 imageTest(
-  "the image holds only tini, deno, phantun, their libraries and the supervisor compiled at build time: no shell, no setuid or setgid file, cap_net_admin on phantun only",
+  "the image holds only tini, deno, phantun, their libraries and the supervisor as one module with its code cache: no shell, no setuid or setgid file, cap_net_admin on phantun only",
   async () => {
     const dir = tempDir();
     const id = await docker(cmd`create ${IMAGE}`);
@@ -651,10 +651,6 @@ imageTest(
       }
     };
     walk("");
-    const modules = [
-      "/app/main.ts",
-      ...[...Deno.readDirSync(`${ROOT}lib`)].map((e) => `/app/lib/${e.name}`),
-    ];
     const expected = [
       "/usr/bin/tini",
       DENO_BIN,
@@ -663,8 +659,8 @@ imageTest(
       RECORD,
       "/app/deno.json",
       "/app/deno.lock",
-      ...modules,
-      ...modules.map((module) => `/deno-dir/gen/file${module}.js`),
+      "/app/main.js",
+      "/deno-dir/v8_code_cache_v2",
     ];
     for (const file of expected) assert.ok(files.includes(file), file);
     for (const file of files) {
@@ -679,6 +675,29 @@ imageTest(
       `${dir}/usr/local/bin/phantun_client cap_net_admin=ep`,
       `${dir}/usr/local/bin/phantun_server cap_net_admin=ep`,
     ]);
+  },
+);
+
+imageTest(
+  "the image's /app/main.js is `deno bundle` of this checkout's main.ts and lib/, byte for byte",
+  async () => {
+    const dir = tempDir();
+    const bundle = await exec(
+      cmd`${Deno.execPath()} bundle --quiet --platform=deno --output=${dir}/main.js main.ts`,
+      { cwd: ROOT },
+    );
+    assert.equal(bundle.code, 0, bundle.stderr);
+    const id = await docker(cmd`create ${IMAGE}`);
+    try {
+      await docker(cmd`cp ${id}:/app/main.js ${dir}/image.js`);
+    } finally {
+      await remove(id);
+    }
+    const image = Deno.readTextFileSync(`${dir}/image.js`);
+    assert.equal(image, Deno.readTextFileSync(`${dir}/main.js`));
+    for (const entry of Deno.readDirSync(`${ROOT}lib`)) {
+      assert.ok(image.includes(`// lib/${entry.name}\n`), entry.name);
+    }
   },
 );
 
