@@ -3,8 +3,9 @@
  * measured interleaved with them in the same run. Writes bench/results.json
  * and bench/RESULTS.md and prints the markdown. Needs root (network
  * namespaces, TUN), ip, nft, ss, iperf3, tini-static, cc and tar, and the real
- * phantun binaries (scripts/provision-phantun.sh); Docker only for the image
- * size. Takes about three minutes.
+ * phantun binaries (scripts/provision-phantun.sh); npm reachable for
+ * `deno bundle` (esbuild); Docker only for the image size. Takes about three
+ * minutes.
  */
 import {
   applyHostSetup,

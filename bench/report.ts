@@ -5,6 +5,7 @@ import { type ShutdownResult, WRAPPERS } from "./shutdown.ts";
 import { type StartupResult } from "./startup.ts";
 import { type SupervisionResult } from "./supervision.ts";
 import {
+  OFFERED_MBIT,
   PAYLOAD,
   SECONDS,
   type ThroughputResult,
@@ -58,8 +59,7 @@ export function headlines(m: Measurements): Headline[] {
   const downFake = (wrapper: keyof ShutdownResult["fake"]) =>
     shutdown.fake[wrapper].median;
   const shutdownExtra = down("supervisor") - down("bare");
-  const ratio = tp.mbitPerS.supervised.median / tp.mbitPerS.bare.median;
-  const control = tp.mbitPerS["bare again"].median / tp.mbitPerS.bare.median;
+  const ratio = tp.ratio.median;
   const f = (value: number, digits = 2) => round(value, digits);
   return [
     {
@@ -67,7 +67,15 @@ export function headlines(m: Measurements): Headline[] {
       value: f(startupMs),
       baselines: `floor (empty script, to exit) ${f(floorMs)}; direct exec ${
         f(exec("direct exec"))
-      }; tini ${f(exec("tini --"))}; sh ${f(exec("sh entrypoint (exec)"))}`,
+      }; tini ${f(exec("tini --"))}; sh ${
+        f(exec("sh entrypoint (exec)"))
+      }; Deno spawn-only script ${
+        f(exec("deno run spawn-only script"))
+      }; Deno contract script ${
+        f(exec("deno run contract script"))
+      }; supervisor from sources ${
+        f(exec("supervisor from sources (12 modules)"))
+      }`,
       target: `≤ startup_floor_ms + 2 = ${f(floorMs + 2)}`,
       met: startupMs <= floorMs + 2,
     },
@@ -106,6 +114,8 @@ export function headlines(m: Measurements): Headline[] {
       value: f(shutdownExtra),
       baselines: `supervisor ${f(down("supervisor"))}, bare phantun ${
         f(down("bare"))
+      }; paired, supervisor's exit after phantun's ${
+        f(shutdown.afterPhantun.supervisor.median)
       }; over the fake phantun (no TUN): extra ${
         f(downFake("supervisor") - downFake("bare"))
       }, Deno's exit floor ${f(shutdown.denoFloor.median)}`,
@@ -119,7 +129,11 @@ export function headlines(m: Measurements): Headline[] {
         f(tp.packetsPerS.bare.median, 0)
       } pkt/s; supervised ${f(tp.mbitPerS.supervised.median, 1)} Mbit/s, ${
         f(tp.packetsPerS.supervised.median, 0)
-      } pkt/s; A/A control (bare again ÷ bare) ${f(control, 3)}`,
+      } pkt/s; per-round ratio ${f(tp.ratio.min, 3)}–${
+        f(tp.ratio.max, 3)
+      }; A/A control (bare again ÷ bare, per round) ${
+        f(tp.controlRatio.median, 3)
+      } (${f(tp.controlRatio.min, 3)}–${f(tp.controlRatio.max, 3)})`,
       target: "≥ 0.99",
       met: ratio >= 0.99,
     },
@@ -151,11 +165,7 @@ export function resultsJson(m: Measurements): Record<string, unknown> {
       bare: round(m.throughput.packetsPerS.bare.median, 0),
       supervised: round(m.throughput.packetsPerS.supervised.median, 0),
     },
-    throughput_control_ratio: round(
-      m.throughput.mbitPerS["bare again"].median /
-        m.throughput.mbitPerS.bare.median,
-      3,
-    ),
+    throughput_control_ratio: round(m.throughput.controlRatio.median, 3),
     targets: Object.fromEntries(
       lines.filter((h) => h.met !== null).map((h) => [h.key, {
         target: h.target,
@@ -227,23 +237,30 @@ export function markdown(m: Measurements): string {
     ),
     `SIGTERM → exit, ms, one process at a time: median (min–max), ${
       n(shutdown.phantun.supervisor)
-    } interleaved rounds. Under real phantun_server the kernel's removal of its TUN is part of every figure.`,
+    } interleaved rounds. Under real phantun_server the kernel's removal of its TUN is part of every figure; the paired column is, within each run, the wrapper's exit minus phantun's (both seen through pidfds), which leaves that removal out.`,
     table(
-      ["wrapper", "over phantun_server (TUN)", "over the fake phantun"],
+      [
+        "wrapper",
+        "over phantun_server (TUN)",
+        "paired: after phantun's exit",
+        "over the fake phantun",
+      ],
       [
         ...WRAPPERS.map((w) => [
           w,
           cell(shutdown.phantun[w]),
+          w === "bare" ? "-" : cell(shutdown.afterPhantun[w]),
           cell(shutdown.fake[w]),
         ]),
         [
           "deno run idle script (floor), killed",
           "-",
+          "-",
           cell(shutdown.denoFloor),
         ],
       ],
     ),
-    `UDP through phantun (iperf3, ${PAYLOAD}-byte datagrams, unlimited rate, ${SECONDS} s per run): received payload, median (min–max), ${
+    `UDP through phantun (iperf3, ${PAYLOAD}-byte datagrams offered at ${OFFERED_MBIT} Mbit/s, ${SECONDS} s per run): received payload, median (min–max), ${
       n(m.throughput.mbitPerS.bare)
     } interleaved runs of each.`,
     table(

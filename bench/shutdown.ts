@@ -27,6 +27,12 @@ export type Wrapper = typeof WRAPPERS[number];
 export type ShutdownResult = {
   /** Over real phantun_server and its TUN. */
   readonly phantun: Record<Wrapper, Summary>;
+  /**
+   * Over real phantun_server, paired within each run: from phantun's exit to
+   * the wrapper's, both seen through pidfds. The kernel's TUN removal is
+   * inside phantun's exit, so this is the wrapper's own part, without its noise.
+   */
+  readonly afterPhantun: Record<Exclude<Wrapper, "bare">, Summary>;
   /** Over the fake phantun. */
   readonly fake: Record<Wrapper, Summary>;
   /** The idle Deno script, killed by SIGTERM. */
@@ -83,39 +89,96 @@ export async function measureShutdown(
       return false;
     }
   };
-  const overPhantun = async (wrapper: Wrapper) => {
+  const overPhantun = async (wrapper: Wrapper): Promise<Run> => {
     const process = start(argv(wrapper, ws.phantunDir));
     await waitUntil(`${TUN} up`, () => interfaces(ns).has(TUN));
     await sleep(100);
+    const watcher = wrapper === "bare" ? null : await watch(ws, process.pid);
     const ms = await terminate(process);
+    const after = watcher && await watcher();
     await waitUntil(`${TUN} gone`, () => !interfaces(ns).has(TUN));
-    return ms;
+    return { ms, after };
   };
-  const overFake = async (wrapper: Wrapper) => {
+  const overFake = async (wrapper: Wrapper): Promise<Run> => {
     const process = start(argv(wrapper, ws.fakeDir));
     await waitUntil("the fake phantun", () => exists(stamps));
     await sleep(100);
-    return await terminate(process);
+    return { ms: await terminate(process), after: null };
   };
-  const denoFloor = async () => {
+  const denoFloor = async (): Promise<Run> => {
     const process = start(s.denoIdle());
     await sleep(300);
-    return await terminate(process);
+    return { ms: await terminate(process), after: null };
   };
-  const variants: Record<string, () => Promise<number>> = {};
+  const variants: Record<string, () => Promise<Run>> = {};
   for (const wrapper of WRAPPERS) {
     variants[`phantun ${wrapper}`] = () => overPhantun(wrapper);
     variants[`fake ${wrapper}`] = () => overFake(wrapper);
   }
   variants.floor = denoFloor;
   const runs = await interleave(rounds, variants);
+  const ms = (name: string) => summarize(runs[name].map((run) => run.ms));
   const per = (child: string) =>
     Object.fromEntries(
-      WRAPPERS.map((w) => [w, summarize(runs[`${child} ${w}`])]),
+      WRAPPERS.map((w) => [w, ms(`${child} ${w}`)]),
     ) as Record<Wrapper, Summary>;
   return {
     phantun: per("phantun"),
+    afterPhantun: Object.fromEntries(
+      WRAPPERS.filter((w) => w !== "bare").map((w) => [
+        w,
+        summarize(runs[`phantun ${w}`].map((run) => run.after!)),
+      ]),
+    ) as Record<Exclude<Wrapper, "bare">, Summary>,
     fake: per("fake"),
-    denoFloor: summarize(runs.floor),
+    denoFloor: ms("floor"),
+  };
+}
+
+/** One shutdown: SIGTERM to exit, and phantun's exit to the wrapper's. */
+type Run = { readonly ms: number; readonly after: number | null };
+
+/**
+ * Watches `wrapper` and its one child through pidfds (`stamp --watch`); the
+ * returned function awaits both exits and gives the milliseconds between them.
+ */
+async function watch(
+  ws: Workspace,
+  wrapper: number,
+): Promise<() => Promise<number>> {
+  const tasks = [...Deno.readDirSync(`/proc/${wrapper}/task`)];
+  const children = tasks.flatMap((task) =>
+    Deno.readTextFileSync(`/proc/${wrapper}/task/${task.name}/children`)
+      .trim().split(" ").filter((pid) => pid !== "")
+  );
+  if (children.length !== 1) {
+    throw new Error(`${wrapper} has children ${children.join(" ")}`);
+  }
+  const file = `${ws.dir}/watch.stamps`;
+  const watcher = new Deno.Command(ws.stamp, {
+    args: ["--watch", children[0], `${wrapper}`],
+    clearEnv: true,
+    env: { STAMP_FILE: file },
+  }).spawn();
+  const read = () => {
+    try {
+      return new Map(
+        Deno.readTextFileSync(file).trim().split("\n").map((line) => {
+          const [what, ns] = line.split(" ");
+          return [what, BigInt(ns)];
+        }),
+      );
+    } catch {
+      return new Map<string, bigint>();
+    }
+  };
+  await waitUntil("the pidfd watcher", () => read().has("watching"));
+  return async () => {
+    if (!(await watcher.status).success) throw new Error("stamp --watch");
+    const gone = read();
+    Deno.removeSync(file);
+    return Number(
+      gone.get(`gone-${wrapper}`)! - gone.get(`gone-${children[0]}`)!,
+    ) / 1e6;
   };
 }

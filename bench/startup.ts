@@ -59,7 +59,9 @@ export async function measureStartup(
     "sh entrypoint (exec)": s.shExec(fake),
     "deno run empty script (floor)": s.denoEmpty(),
     "deno run spawn-only script": s.denoSpawn(fake),
+    "deno run contract script": s.denoContract(fake),
     "supervisor": s.supervisor(ws.fakeDir),
+    "supervisor from sources (12 modules)": s.supervisorSources(ws.fakeDir),
   };
   const runs = await interleave(
     rounds,

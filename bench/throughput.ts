@@ -7,10 +7,15 @@
  *                its TCP control connection -> tcp_relay.ts -> server host)
  *   server host: phantun_server --remote 127.0.0.1:5201 -> iperf3 -s
  *
- * Each round sends {@link PAYLOAD}-byte datagrams as fast as iperf3 can for
- * {@link SECONDS} s; the figure is what reached the iperf3 server (sent minus
- * lost). A second bare variant in every round, "bare again", is an A/A
- * control: how far two identical setups differ on this machine.
+ * Each round offers {@link PAYLOAD}-byte datagrams at {@link OFFERED_MBIT}
+ * Mbit/s for {@link SECONDS} s, about half of what the tunnel carries at
+ * iperf3's unlimited rate on a 2-vCPU machine: unlimited runs there varied from
+ * 37 to 351 Mbit/s between identical setups (the scheduler's placement of five
+ * busy processes on two CPUs), which swamps any ratio. The figure is what
+ * reached the iperf3 server (sent minus lost). A second bare variant in every
+ * round, "bare again", is an A/A control: how far two identical setups differ
+ * on this machine. The ratio is taken within each round, supervised against
+ * the bare runs on either side.
  */
 import { type Topology } from "../e2e/topology.ts";
 import {
@@ -27,6 +32,8 @@ import { type Subjects, type Workspace } from "./workspace.ts";
 
 /** UDP payload bytes per datagram. */
 export const PAYLOAD = 1400;
+/** The offered load, Mbit/s of UDP payload. */
+export const OFFERED_MBIT = 150;
 /** Length of one iperf3 run. */
 export const SECONDS = 2;
 const PORT = 4567; // README's PORT
@@ -44,6 +51,13 @@ export type Variant = typeof VARIANTS[number];
 export type ThroughputResult = {
   readonly mbitPerS: Record<Variant, Summary>;
   readonly packetsPerS: Record<Variant, Summary>;
+  /**
+   * Per round, supervised ÷ the mean of the round's two bare runs (one just
+   * before it, one just after, so a drift in the machine's speed cancels).
+   */
+  readonly ratio: Summary;
+  /** Per round, the A/A control: bare again ÷ bare. */
+  readonly controlRatio: Summary;
   /** CPU ms both supervisors used during one supervised iperf3 run. */
   readonly supervisorCpuMs: Summary;
 };
@@ -55,7 +69,15 @@ async function iperf(t: Topology): Promise<Rate> {
   const { stdout } = await new Deno.Command("ip", {
     args: [
       ...["netns", "exec", t.client, "iperf3", "-c", "127.0.0.1"],
-      ...["-p", `${CLIENT_UDP}`, "-u", "-b", "0", "-l", `${PAYLOAD}`],
+      ...[
+        "-p",
+        `${CLIENT_UDP}`,
+        "-u",
+        "-b",
+        `${OFFERED_MBIT}M`,
+        "-l",
+        `${PAYLOAD}`,
+      ],
       ...["-t", `${SECONDS}`, "-J", "--connect-timeout", "5000"],
     ],
     stdin: "null",
@@ -148,9 +170,20 @@ export async function measureThroughput(
       Object.fromEntries(
         VARIANTS.map((v) => [v, summarize(runs[v].map(pick))]),
       ) as Record<Variant, Summary>;
+    const mbit = (v: Variant, round: number) => runs[v][round].mbitPerS;
+    const roundIndexes = runs.bare.map((_, round) => round);
     return {
       mbitPerS: summary((rate) => rate.mbitPerS),
       packetsPerS: summary((rate) => rate.packetsPerS),
+      ratio: summarize(
+        roundIndexes.map((r) =>
+          mbit("supervised", r) /
+          ((mbit("bare", r) + mbit("bare again", r)) / 2)
+        ),
+      ),
+      controlRatio: summarize(
+        roundIndexes.map((r) => mbit("bare again", r) / mbit("bare", r)),
+      ),
       supervisorCpuMs: summarize(supervisorCpuMs),
     };
   } finally {

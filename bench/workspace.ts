@@ -26,8 +26,18 @@ export type Workspace = {
 
 /** The programs a measurement compares, as argv. */
 export type Subjects = {
-  /** The image's ENTRYPOINT (without tini) running phantun from `dir`. */
+  /**
+   * The image's ENTRYPOINT (without tini) running phantun from `dir`: the
+   * supervisor bundled into one module, as the image runs it.
+   */
   supervisor(dir: string, phantunArgs?: readonly string[]): string[];
+  /** The same, from main.ts and lib/ as they are (twelve modules). */
+  supervisorSources(dir: string): string[];
+  /**
+   * `deno run` of the least script that keeps the supervisor's contract
+   * (grant checks, handoff, six signal listeners, spawn, wait, empty, exit).
+   */
+  denoContract(program: string): string[];
   /** `deno run` of an empty script: exits at once. */
   denoEmpty(): string[];
   /** `deno run` of an empty script kept alive by one pending timer. */
@@ -50,12 +60,36 @@ for (const signal of ["SIGTERM", "SIGINT"]) {
 }
 Deno.exit((await child.status).code);
 `;
+const CONTRACT_JS = `const file = Deno.env.get("IFACE_FILE");
+const name = Deno.env.get("IFACE_NAME");
+Deno.env.get("MODE");
+Deno.permissions.querySync({ name: "run", command: Deno.args[0] });
+Deno.permissions.querySync({ name: "write", path: file });
+Deno.permissions.querySync({ name: "read", path: file });
+let child;
+for (
+  const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"]
+) {
+  Deno.addSignalListener(signal, () => child.kill(signal));
+}
+try {
+  Deno.lstatSync(file);
+} catch {
+  // absent: the write creates it
+}
+Deno.writeTextFileSync(file, name + "\\n");
+child = new Deno.Command(Deno.args[0], { args: Deno.args.slice(1) }).spawn();
+const { code } = await child.status;
+Deno.truncateSync(file);
+Deno.exit(code);
+`;
 const ENTRYPOINT_SH = '#!/bin/sh\nexec "$@"\n';
 
 /**
  * Builds the workspace: compiles bench/stamp.c with `cc`, copies main.ts,
  * lib/, deno.json and deno.lock with `permissions.production` granting the
- * fake and the real phantun and one handoff file, then runs every Deno
+ * fake and the real phantun and one handoff file, bundles them into main.js as
+ * the image does (`deno bundle`, esbuild from npm), then runs every Deno
  * subject once so that nothing is compiled during a measurement (the image
  * does the same at build time).
  */
@@ -87,9 +121,18 @@ export function createWorkspace(phantunDir: string): Workspace {
   config.permissions.production.write = [ifaceFile];
   config.permissions.production.read = [ifaceFile];
   Deno.writeTextFileSync(`${dir}/app/deno.json`, JSON.stringify(config));
+  run([
+    DENO,
+    "bundle",
+    "--quiet",
+    "--platform=deno",
+    `--output=${dir}/app/main.js`,
+    `${dir}/app/main.ts`,
+  ]);
   Deno.writeTextFileSync(`${dir}/empty.js`, EMPTY_JS);
   Deno.writeTextFileSync(`${dir}/idle.js`, IDLE_JS);
   Deno.writeTextFileSync(`${dir}/spawn.js`, SPAWN_JS);
+  Deno.writeTextFileSync(`${dir}/contract.js`, CONTRACT_JS);
   Deno.writeTextFileSync(`${dir}/entrypoint.sh`, ENTRYPOINT_SH, {
     mode: 0o755,
   });
@@ -107,6 +150,8 @@ export function createWorkspace(phantunDir: string): Workspace {
   for (
     const argv of [
       s.supervisor(fakeDir),
+      s.supervisorSources(fakeDir),
+      s.denoContract(`${fakeDir}/phantun_client`),
       s.denoEmpty(),
       s.denoSpawn(`${fakeDir}/phantun_client`),
     ]
@@ -119,18 +164,36 @@ export function createWorkspace(phantunDir: string): Workspace {
 /** The argv of each subject in `ws`. */
 export function subjects(ws: Workspace): Subjects {
   const app = `${ws.dir}/app`;
+  const entrypoint = (
+    main: string,
+    dir: string,
+    phantunArgs: readonly string[],
+  ) => [
+    DENO,
+    "run",
+    "--no-prompt",
+    "--quiet",
+    `--config=${app}/deno.json`,
+    "-P=production",
+    `${app}/${main}`,
+    `--phantun-dir=${dir}`,
+    "--",
+    ...phantunArgs,
+  ];
   return {
-    supervisor: (dir, phantunArgs = []) => [
+    supervisor: (dir, phantunArgs = []) =>
+      entrypoint("main.js", dir, phantunArgs),
+    supervisorSources: (dir) => entrypoint("main.ts", dir, []),
+    denoContract: (program) => [
       DENO,
       "run",
-      "--no-prompt",
-      "--quiet",
-      `--config=${app}/deno.json`,
-      "-P=production",
-      `${app}/main.ts`,
-      `--phantun-dir=${dir}`,
-      "--",
-      ...phantunArgs,
+      "--no-config",
+      `--allow-run=${program}`,
+      `--allow-env=MODE,IFACE_FILE,IFACE_NAME`,
+      `--allow-write=${ws.ifaceFile}`,
+      `--allow-read=${ws.ifaceFile}`,
+      `${ws.dir}/contract.js`,
+      program,
     ],
     denoEmpty: () => [DENO, "run", "--no-config", `${ws.dir}/empty.js`],
     denoIdle: () => [DENO, "run", "--no-config", `${ws.dir}/idle.js`],
