@@ -23,6 +23,26 @@ export function spawnIn(
   }).spawn();
 }
 
+/**
+ * The stamps bench/stamp.c appended to `file`, "WHAT NANOSECONDS" per line, as
+ * a map; empty while the file does not exist yet.
+ */
+export function readStamps(file: string): Map<string, bigint> {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return new Map();
+    throw error;
+  }
+  return new Map(
+    text.trim().split("\n").map((line) => {
+      const [what, ns] = line.split(" ");
+      return [what, BigInt(ns)];
+    }),
+  );
+}
+
 /** Polls `check` every 50 ms; throws after `timeoutMs`. */
 export async function waitUntil(
   what: string,

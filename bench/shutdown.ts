@@ -7,7 +7,14 @@
  * no listener either: its figure is the kernel tearing down a Deno process,
  * the floor of any Deno supervisor's exit.
  */
-import { interfaces, sleep, spawnIn, terminate, waitUntil } from "./proc.ts";
+import {
+  interfaces,
+  readStamps,
+  sleep,
+  spawnIn,
+  terminate,
+  waitUntil,
+} from "./proc.ts";
 import { interleave, summarize, type Summary } from "./stats.ts";
 import { type Subjects, type Workspace } from "./workspace.ts";
 
@@ -160,22 +167,10 @@ async function watch(
     clearEnv: true,
     env: { STAMP_FILE: file },
   }).spawn();
-  const read = () => {
-    try {
-      return new Map(
-        Deno.readTextFileSync(file).trim().split("\n").map((line) => {
-          const [what, ns] = line.split(" ");
-          return [what, BigInt(ns)];
-        }),
-      );
-    } catch {
-      return new Map<string, bigint>();
-    }
-  };
-  await waitUntil("the pidfd watcher", () => read().has("watching"));
+  await waitUntil("the pidfd watcher", () => readStamps(file).has("watching"));
   return async () => {
     if (!(await watcher.status).success) throw new Error("stamp --watch");
-    const gone = read();
+    const gone = readStamps(file);
     Deno.removeSync(file);
     return Number(
       gone.get(`gone-${wrapper}`)! - gone.get(`gone-${children[0]}`)!,

@@ -4,6 +4,7 @@
  * its exec; both read CLOCK_MONOTONIC. The empty Deno script has no phantun:
  * its figure is start to exit, the least any `deno run` can take.
  */
+import { readStamps } from "./proc.ts";
 import { type Subjects, type Workspace } from "./workspace.ts";
 import { interleave, summarize, type Summary } from "./stats.ts";
 
@@ -32,12 +33,7 @@ function stamped(
       `${argv.join(" ")}: ${new TextDecoder().decode(stderr)}`,
     );
   }
-  const stamps = new Map(
-    Deno.readTextFileSync(file).trim().split("\n").map((line) => {
-      const [what, ns] = line.split(" ");
-      return [what, BigInt(ns)];
-    }),
-  );
+  const stamps = readStamps(file);
   Deno.removeSync(file);
   const since = (what: string) => {
     const ns = stamps.get(what);

@@ -69,15 +69,8 @@ async function iperf(t: Topology): Promise<Rate> {
   const { stdout } = await new Deno.Command("ip", {
     args: [
       ...["netns", "exec", t.client, "iperf3", "-c", "127.0.0.1"],
-      ...[
-        "-p",
-        `${CLIENT_UDP}`,
-        "-u",
-        "-b",
-        `${OFFERED_MBIT}M`,
-        "-l",
-        `${PAYLOAD}`,
-      ],
+      ...["-p", `${CLIENT_UDP}`, "-u", "-l", `${PAYLOAD}`],
+      ...["-b", `${OFFERED_MBIT}M`],
       ...["-t", `${SECONDS}`, "-J", "--connect-timeout", "5000"],
     ],
     stdin: "null",
@@ -170,20 +163,16 @@ export async function measureThroughput(
       Object.fromEntries(
         VARIANTS.map((v) => [v, summarize(runs[v].map(pick))]),
       ) as Record<Variant, Summary>;
-    const mbit = (v: Variant, round: number) => runs[v][round].mbitPerS;
-    const roundIndexes = runs.bare.map((_, round) => round);
+    const mbit = (v: Variant) => runs[v].map((rate) => rate.mbitPerS);
+    const bare = mbit("bare");
+    const again = mbit("bare again");
     return {
       mbitPerS: summary((rate) => rate.mbitPerS),
       packetsPerS: summary((rate) => rate.packetsPerS),
       ratio: summarize(
-        roundIndexes.map((r) =>
-          mbit("supervised", r) /
-          ((mbit("bare", r) + mbit("bare again", r)) / 2)
-        ),
+        mbit("supervised").map((rate, r) => rate / ((bare[r] + again[r]) / 2)),
       ),
-      controlRatio: summarize(
-        roundIndexes.map((r) => mbit("bare again", r) / mbit("bare", r)),
-      ),
+      controlRatio: summarize(again.map((rate, r) => rate / bare[r])),
       supervisorCpuMs: summarize(supervisorCpuMs),
     };
   } finally {
