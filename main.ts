@@ -6,7 +6,7 @@
  *         -> forward until phantun exits -> empty handoff -> exit
  */
 import { parseCommandLine, USAGE } from "./lib/cli.ts";
-import { quote, RuntimeError } from "./lib/error.ts";
+import { quote, reason, RuntimeError } from "./lib/error.ts";
 import { exitCodeForSpawnError } from "./lib/exit_code.ts";
 import { requireHandoffGrant, requireRunGrant } from "./lib/grants.ts";
 import { clearInterfaceName, writeInterfaceName } from "./lib/handoff.ts";
@@ -57,7 +57,7 @@ async function main(): Promise<number> {
   } catch (error) {
     clearHandoff();
     throw new RuntimeError(
-      `cannot start ${quote(binary)}: ${(error as Error).message}`,
+      `cannot start ${quote(binary)}: ${reason(error)}`,
       exitCodeForSpawnError(error),
     );
   }

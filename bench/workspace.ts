@@ -5,6 +5,7 @@
  * directory.
  */
 import { run } from "../e2e/topology.ts";
+import { LAUNCHER } from "../e2e/supervisor.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -68,7 +69,7 @@ Deno.permissions.querySync({ name: "write", path: file });
 Deno.permissions.querySync({ name: "read", path: file });
 let child;
 for (
-  const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"]
+  const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR2"]
 ) {
   Deno.addSignalListener(signal, () => child.kill(signal));
 }
@@ -169,6 +170,7 @@ export function subjects(ws: Workspace): Subjects {
     dir: string,
     phantunArgs: readonly string[],
   ) => [
+    ...LAUNCHER,
     DENO,
     "run",
     "--no-prompt",

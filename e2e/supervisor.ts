@@ -3,6 +3,14 @@
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /**
+ * What every launch of the supervisor puts before `deno`: GNU env starting it
+ * with SIGUSR1 blocked in all its threads, so that Deno never opens its V8
+ * inspector (DESIGN.md, "Signals"). The image's ENTRYPOINT and the deno.json
+ * task do the same. A shell between this and `deno` would unblock it again.
+ */
+export const LAUNCHER: readonly string[] = ["env", "--block-signal=USR1"];
+
+/**
  * The contract's permission manifest as flags, for binaries in `dir` and,
  * when the handoff is used, write and read grants for `ifaceFile` alone.
  */
@@ -31,7 +39,7 @@ export type Supervised = {
 };
 
 /**
- * Starts `deno run <manifest> main.ts` inside network namespace `ns` with
+ * Starts `env --block-signal=USR1 deno run <manifest> main.ts` inside network namespace `ns` with
  * MODE, IFACE_NAME and IFACE_FILE set and `--tun` passed to phantun.
  */
 export function superviseInNamespace(s: Supervised): Deno.ChildProcess {
@@ -40,6 +48,7 @@ export function superviseInNamespace(s: Supervised): Deno.ChildProcess {
       "netns",
       "exec",
       s.ns,
+      ...LAUNCHER,
       Deno.execPath(),
       "run",
       ...manifestFlags(s.phantunDir, s.ifaceFile),

@@ -19,3 +19,15 @@ export class RuntimeError extends Error {
 export function quote(value: string): string {
   return JSON.stringify(value);
 }
+
+/**
+ * The operating system's reason in a Deno I/O error, without Deno's own
+ * wording around it: "Permission denied (os error 13): writefile '/x'" and
+ * "Failed to spawn '/x': Permission denied (os error 13)" both become
+ * "Permission denied".
+ */
+export function reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/^Failed to spawn '.*?': /s, "")
+    .replace(/ \(os error \d+\)(: [a-z]+ '.*')?$/s, "");
+}

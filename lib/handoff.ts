@@ -7,7 +7,7 @@
  * effects first lstat the path (the reason for the read grant on it) and act
  * only on a regular file, or, when writing, on a path that does not exist yet.
  */
-import { quote, RuntimeError } from "./error.ts";
+import { quote, reason, RuntimeError } from "./error.ts";
 import type { Handoff } from "./iface_name.ts";
 
 /** Why `file` must not be touched, or null when it is a regular file or absent. */
@@ -21,11 +21,15 @@ function notRegular(file: string): string | null {
     if (error instanceof Deno.errors.NotCapable) {
       return "is a device or kernel file, not a regular file";
     }
-    return `cannot be checked: ${(error as Error).message}`;
+    return `cannot be checked: ${reason(error)}`;
   }
   if (info.isSymlink) return "is a symbolic link (mount the file itself)";
   return info.isFile ? null : "is not a regular file";
 }
+
+/** What to do when the runtime's user may not write the file. */
+const PERMISSION_HINT =
+  "give the runtime's user (uid 65532 in the image) write access to the host file, e.g. chown 65532:65532 FILE, or use the root profile (--user 0)";
 
 /**
  * Makes the whole content of the file exactly the interface name, no newline.
@@ -37,8 +41,11 @@ export function writeInterfaceName({ file, name }: Handoff): void {
   try {
     Deno.writeFileSync(file, new TextEncoder().encode(name));
   } catch (error) {
+    const hint = error instanceof Deno.errors.PermissionDenied
+      ? `: ${PERMISSION_HINT}`
+      : "";
     throw new RuntimeError(
-      `cannot write IFACE_FILE ${quote(file)}: ${(error as Error).message}`,
+      `cannot write IFACE_FILE ${quote(file)}: ${reason(error)}${hint}`,
     );
   }
 }
@@ -62,7 +69,7 @@ export function clearInterfaceName({ file }: Handoff): void {
     if (error instanceof Deno.errors.NotFound) return;
     console.error(
       `phantun-runtime: cannot empty IFACE_FILE ${quote(file)}: ${
-        (error as Error).message
+        reason(error)
       }`,
     );
   }

@@ -8,7 +8,7 @@ import {
   ROOT,
 } from "./helpers.ts";
 
-const PRODUCTION_IFACE = "/run/phantun-runtime/iface";
+const PRODUCTION_IFACE = "/run/phantun/iface";
 const PROBE = `${ROOT}tests/fixtures/probe.ts`;
 
 Deno.test("deno.json's production permission set is exactly the contract's manifest", () => {

@@ -2,7 +2,7 @@
  * The restart-loop scenario of issue 6, for the image suite: `docker run
  * --restart on-failure:N` of the image with a phantun that crashes at every
  * start, while the test samples the bind-mounted IFACE_FILE on the host.
- * It is a function, not a test, so that tests/image_test.ts calls it once
+ * It is a function, not a test, so that tests/image/orchestrators_test.ts calls it once
  * `phantun-runtime:test` exists:
  *
  *   imageTest("a restart loop with a crashing phantun keeps IFACE_FILE consistent", async () => {
@@ -49,7 +49,7 @@ export type RestartLoopReport = {
 };
 
 const NAME = "ptun0";
-const IFACE = "/run/phantun-runtime/iface";
+const IFACE = "/run/phantun/iface";
 const SIGNALS = { abort: 6, segv: 11, kill: 9 } as const;
 
 async function run(docker: string, args: string[]): Promise<string> {
