@@ -3,9 +3,9 @@
  * and a way to run the real supervisor as a process.
  */
 import assert from "node:assert/strict";
-import { manifestFlags } from "../e2e/supervisor.ts";
+import { LAUNCHER, manifestFlags } from "../e2e/supervisor.ts";
 
-export { manifestFlags };
+export { LAUNCHER, manifestFlags };
 
 /** The repository root, with a trailing slash. */
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -170,23 +170,30 @@ export type StartOptions = {
   readonly args: readonly string[];
   /** The whole environment besides PATH and FAKE_RECORD. */
   readonly env?: Record<string, string>;
+  /** What comes before the wrapper and `deno`; {@link LAUNCHER} by default. */
+  readonly launcher?: readonly string[];
   /** Deno permission flags; the manifest for the fake by default. */
   readonly flags?: readonly string[];
-  /** Words placed before `deno` (e.g. strace). */
+  /**
+   * Words placed between the {@link LAUNCHER} and `deno` (e.g. strace, which
+   * keeps the blocked SIGUSR1; a shell would unblock it).
+   */
   readonly wrapper?: readonly string[];
   /** Kill and fail after this long. */
   readonly timeoutMs?: number;
 };
 
 /**
- * `deno run <flags> main.ts <args>` (behind `options.wrapper`, if any) with a
- * controlled environment: PATH, FAKE_RECORD and `options.env` only.
+ * `env --block-signal=USR1 [wrapper] deno run <flags> main.ts <args>`, as the
+ * supervisor is launched, with a controlled environment: PATH, FAKE_RECORD
+ * and `options.env` only.
  */
 export function supervisorCommand(
   fake: FakeInstall,
   options: StartOptions,
 ): Deno.Command {
   const command = [
+    ...(options.launcher ?? LAUNCHER),
     ...(options.wrapper ?? []),
     DENO,
     "run",
@@ -303,7 +310,8 @@ export const NEEDS_MOUNT = !IS_ROOT
 /**
  * Runs a client with IFACE_FILE=`file` (granted as `options.grant`, by default
  * `file` itself) and expects a refusal: exit 2, one runtime line naming
- * IFACE_FILE and `needle`, nothing on stdout, nothing launched, no hang.
+ * IFACE_FILE and `needle` with none of Deno's own wording ("(os error N)",
+ * "writefile '...'"), nothing on stdout, nothing launched, no hang.
  */
 export async function assertHandoffRefused(
   fake: FakeInstall,
@@ -326,6 +334,25 @@ export async function assertHandoffRefused(
   assert.equal(result.code, 2, result.stderr);
   assertRuntimeError(result, "IFACE_FILE");
   assertRuntimeError(result, needle);
+  assert.doesNotMatch(result.stderr, /\(os error \d+\)|[a-z]+ '\//);
   assert.equal(result.stdout, "");
   assert.ok(nothingLaunched(fake), "phantun was launched");
+}
+
+/**
+ * A test with a fresh fake install, whose fake phantun is killed when the
+ * test ends, failed or not.
+ */
+export function fakeTest(
+  name: string,
+  fn: (fake: FakeInstall) => Promise<void>,
+): void {
+  Deno.test(name, async () => {
+    const fake = installFakePhantun();
+    try {
+      await fn(fake);
+    } finally {
+      killFake(fake);
+    }
+  });
 }
