@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Docker without a registry: starts dockerd when no daemon answers, then makes
 # a local stand-in for each base image the Dockerfile names (its *_IMAGE build
-# arg defaults), tagged with that exact name, unless the image already exists:
+# arg defaults), tagged with that exact name:
 #   DEBIAN_IMAGE  debootstrap --variant=minbase bookworm, with Debian's sources
-#   RUST_IMAGE    DEBIAN_IMAGE plus Debian's rustc-web and cargo-web
-#   DENO_IMAGE    only /deno, the binary of npm's deno package
-# The first two trust the extra CAs this machine trusts (its
+#   RUST_IMAGE    DEBIAN_IMAGE plus what the official rust:VERSION-slim image
+#                 has: gcc, libc6-dev and rustup's minimal VERSION toolchain in
+#                 /usr/local/{rustup,cargo}, installed by this machine's rustup
+#                 binary run as rustup-init, as the official image does
+# Both trust the extra CAs this machine trusts (its
 # /usr/local/share/ca-certificates), as its own tools do, and are made anew
-# when those change. Other existing images are kept: fast after the first run.
+# when those change or the recipe does. Fast after the first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docker=/usr/bin/docker
@@ -19,19 +21,19 @@ if ! $docker info >/dev/null 2>&1; then
 fi
 
 default() { sed -n "s/^ARG $1=//p" Dockerfile; }
-exists() { $docker image inspect "$1" >/dev/null 2>&1; }
 cas=/usr/local/share/ca-certificates
 trust=$(find "$cas" -name '*.crt' -type f | sort | xargs -r cat | sha256sum | cut -d' ' -f1)
+# trusting IMAGE LABEL: IMAGE exists and was made with LABEL.
 trusting() {
-  [ "$($docker image inspect -f '{{index .Config.Labels "phantun-runtime.standin.trust"}}' "$1" 2>/dev/null)" = "$trust" ]
+  [ "$($docker image inspect -f '{{index .Config.Labels "phantun-runtime.standin.trust"}}' "$1" 2>/dev/null)" = "$2" ]
 }
 debian=$(default DEBIAN_IMAGE)
 rust=$(default RUST_IMAGE)
-deno=$(default DENO_IMAGE)
+rust_version=$(echo "${rust#*:}" | cut -d- -f1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-if ! trusting "$debian"; then
+if ! trusting "$debian" "$trust"; then
   debootstrap --variant=minbase bookworm "$work/root" http://deb.debian.org/debian >&2
   rm -f "$work/root/etc/apt/sources.list"
   cat >"$work/root/etc/apt/sources.list.d/debian.sources" <<'EOF'
@@ -54,13 +56,20 @@ EOF
     $docker import -c 'CMD ["bash"]' -c "LABEL phantun-runtime.standin.trust=$trust" - "$debian" >&2
 fi
 
-if ! trusting "$rust"; then
-  printf '%s\n' "FROM $debian" \
-    'RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates cargo-web rustc-web && rm -rf /var/lib/apt/lists/*' |
-    DOCKER_BUILDKIT=1 $docker build -t "$rust" - >&2
-fi
-
-if ! exists "$deno"; then
-  npm install --prefix "$work/npm" --no-save --no-audit --no-fund "deno@${deno##*:bin-}" >&2
-  tar -C "$work/npm/node_modules/deno" -c deno | $docker import - "$deno" >&2
+if ! trusting "$rust" "$trust rustup-$rust_version"; then
+  rustup=$(command -v rustup) || { echo "docker-standins: rustup is required" >&2; exit 1; }
+  mkdir "$work/rust"
+  cp "$rustup" "$work/rust/rustup-init"
+  cat >"$work/rust/Dockerfile" <<EOF
+FROM $debian
+ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo \\
+    PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+COPY rustup-init /tmp/
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates gcc libc6-dev \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && /tmp/rustup-init -y --no-modify-path --profile minimal --default-toolchain $rust_version \\
+ && rm /tmp/rustup-init && chmod -R a+w /usr/local/rustup /usr/local/cargo
+LABEL phantun-runtime.standin.trust="$trust rustup-$rust_version"
+EOF
+  DOCKER_BUILDKIT=1 $docker build -t "$rust" "$work/rust" >&2
 fi
