@@ -137,7 +137,10 @@ async function measure(phantun: string): Promise<Measurements> {
 async function main(): Promise<void> {
   const phantun = phantunDir();
   const missing = missingPrerequisite(phantun);
-  if (missing) throw new Error(missing);
+  if (missing) {
+    console.error(`bench: ${missing}`);
+    Deno.exit(1);
+  }
   const measurements = await measure(phantun);
   const results = resultsJson(measurements);
   Deno.writeTextFileSync(
