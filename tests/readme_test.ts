@@ -9,7 +9,7 @@ const README = Deno.readTextFileSync(`${ROOT}README.md`);
 
 /** Where each README block is executed, by ID. */
 const RUNNERS: Record<string, string> = {
-  "quickstart-docker": "tests/image_test.ts",
+  "quickstart-docker": "tests/image/harness.ts",
   tests: ".ci/run",
   variables: "e2e/topology.ts",
   forwarding: "e2e/topology.ts",
@@ -18,17 +18,21 @@ const RUNNERS: Record<string, string> = {
   "client-iptables": "e2e/topology.ts",
   "server-iptables": "e2e/topology.ts",
   demo: "tests/e2e_test.ts",
-  "docker-iface": "tests/image_test.ts",
-  "docker-host-server": "tests/image_test.ts",
-  "docker-host-client": "tests/image_test.ts",
-  "docker-stop": "tests/image_test.ts",
-  "docker-root": "tests/image_test.ts",
-  "docker-bridge-server": "tests/image_test.ts",
-  "docker-bridge-client": "tests/image_test.ts",
-  "docker-pin-commit": "tests/image_test.ts",
-  "docker-pin-tarball": "tests/image_test.ts",
-  "docker-audit": "tests/image_test.ts",
-  "docker-compose": "tests/image_test.ts",
+  "docker-iface": "tests/image/harness.ts",
+  "docker-host-server": "tests/image/harness.ts",
+  "docker-host-client": "tests/image/harness.ts",
+  "docker-stop": "tests/image/harness.ts",
+  "docker-root": "tests/image/harness.ts",
+  "docker-bridge-server": "tests/image/network_test.ts",
+  "docker-bridge-client": "tests/image/network_test.ts",
+  "docker-pin-commit": "tests/image/harness.ts",
+  "docker-pin-tarball": "tests/image/harness.ts",
+  "docker-audit": "tests/image/harness.ts",
+  "docker-compose": "tests/image/orchestrators_test.ts",
+  "docker-handoff": "tests/image/harness.ts",
+  "docker-build-labels": "tests/image/harness.ts",
+  "docker-buildx-arm64": "tests/image/arch_test.ts",
+  "podman-load": "tests/image/profiles_test.ts",
 };
 
 Deno.test("every sh block in README.md is preceded by a readme-test marker", () => {
