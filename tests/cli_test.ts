@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DEFAULT_PHANTUN_DIR, parseCommandLine } from "../lib/cli.ts";
+import { DEFAULT_PHANTUN_DIR, parseCommandLine, USAGE } from "../lib/cli.ts";
+import { BLOCKED_SIGNAL, FORWARDED_SIGNALS } from "../lib/signals.ts";
 import { RuntimeError } from "../lib/error.ts";
 
 function refused(args: string[], pattern: RegExp): void {
@@ -76,4 +77,23 @@ Deno.test("-- inside phantun's arguments is not the runtime's split", () => {
     phantunDir: DEFAULT_PHANTUN_DIR,
     phantunArgs: ["--", "--help"],
   });
+});
+
+Deno.test("--help and README's signal table name exactly the forwarded signals, and SIGUSR1 as blocked", () => {
+  const readme = Deno.readTextFileSync(
+    new URL("../README.md", import.meta.url),
+  );
+  const table = readme.slice(readme.indexOf("### Signals"));
+  const rows = table.split("\n").filter((line) => /^\| SIG/.test(line));
+  const forwarded = rows.filter((row) => row.includes("forwards"))
+    .flatMap((row) => row.split("|")[1].split(",").map((s) => s.trim()));
+  assert.deepEqual(forwarded.toSorted(), [...FORWARDED_SIGNALS].toSorted());
+  assert.ok(
+    rows.some((row) =>
+      row.startsWith(`| ${BLOCKED_SIGNAL} `) && row.includes("blocked")
+    ),
+  );
+  assert.ok(USAGE.includes(FORWARDED_SIGNALS.join(", ")));
+  assert.ok(USAGE.includes(`env --block-signal=${BLOCKED_SIGNAL.slice(3)}`));
+  assert.ok(!FORWARDED_SIGNALS.includes(BLOCKED_SIGNAL));
 });
