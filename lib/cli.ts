@@ -3,7 +3,7 @@
  * arguments after it, passed on untouched.
  */
 import { quote, RuntimeError } from "./error.ts";
-import { BLOCKED_SIGNAL, FORWARDED_SIGNALS } from "./signals.ts";
+import { FORWARDED_SIGNALS } from "./signals.ts";
 
 /** Where the upstream binaries live unless `--phantun-dir` says otherwise. */
 export const DEFAULT_PHANTUN_DIR = "/usr/local/bin";
@@ -34,10 +34,8 @@ Environment:
               Pass the same name to phantun itself: -- --tun NAME ...
 
 Signals: ${FORWARDED_SIGNALS.join(", ")} are forwarded to phantun every
-time they arrive. ${BLOCKED_SIGNAL} is never delivered: launch with it blocked
-(env --block-signal=${
-    BLOCKED_SIGNAL.slice(3)
-  } deno run ...), because Deno opens a debugger port on it.
+time they arrive. SIGUSR1 is never delivered: launch with it blocked
+(env --block-signal=USR1 deno run ...), because Deno opens a debugger port on it.
 
 Exit status: phantun's; 128+N if phantun died of signal N; 127 binary not
 found; 126 binary not executable; 2 usage or configuration error.`;

@@ -3,8 +3,8 @@
 /**
  * Every signal the supervisor catches and passes on to phantun. SIGUSR1 is
  * not one: Deno opens its V8 inspector when SIGUSR1 arrives, so every launch
- * blocks it before Deno starts (`env --block-signal=USR1`, see
- * {@link BLOCKED_SIGNAL}) and it stays pending, never delivered.
+ * blocks it before Deno starts (`env --block-signal=USR1`) and it stays
+ * pending, never delivered.
  */
 export const FORWARDED_SIGNALS: readonly Deno.Signal[] = [
   "SIGTERM",
@@ -13,9 +13,6 @@ export const FORWARDED_SIGNALS: readonly Deno.Signal[] = [
   "SIGQUIT",
   "SIGUSR2",
 ];
-
-/** The signal every launcher blocks in Deno, and therefore never forwarded. */
-export const BLOCKED_SIGNAL: Deno.Signal = "SIGUSR1";
 
 /** The signals whose first arrival begins shutdown. */
 const SHUTDOWN_SIGNALS: ReadonlySet<Deno.Signal> = new Set([
