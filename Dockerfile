@@ -44,7 +44,9 @@ ARG BUILDARCH
 ARG TARGETARCH
 ARG NPM_REGISTRY
 COPY scripts/fetch-deno.sh /usr/local/bin/
-RUN fetch-deno.sh "$BUILDARCH" /out/build && fetch-deno.sh "$TARGETARCH" /out/target
+RUN fetch-deno.sh "$TARGETARCH" /out/target \
+ && if [ "$BUILDARCH" = "$TARGETARCH" ]; then cp -a /out/target /out/build; \
+    else fetch-deno.sh "$BUILDARCH" /out/build; fi
 
 # Fetch phantun's source into /src and record what it is (fetch-phantun.sh).
 FROM tools AS fetch
@@ -109,6 +111,7 @@ COPY --from=build /out/Cargo.lock /rootfs/usr/local/share/phantun-runtime/Cargo.
 COPY --from=fetch /out/phantun-source /rootfs/usr/local/share/phantun-runtime/phantun-source
 COPY deno.json deno.lock main.ts /src/
 COPY lib/ /src/lib/
+ARG NPM_REGISTRY
 ARG RUNTIME_VERSION
 RUN cd /rootfs \
  && version=$(deno eval 'console.log(JSON.parse(Deno.readTextFileSync("/src/deno.json")).version)') \
@@ -121,7 +124,7 @@ RUN cd /rootfs \
  && mkdir -p run/phantun app \
  && cp /src/deno.json /src/deno.lock app/ \
  && cd /src \
- && DENO_DIR=/tmp/deno-bundle DENO_TLS_CA_STORE=system \
+ && DENO_DIR=/tmp/deno-bundle DENO_TLS_CA_STORE=system NPM_CONFIG_REGISTRY="$NPM_REGISTRY" \
     deno bundle --quiet --platform=deno --output=/rootfs/app/main.js main.ts
 
 FROM scratch

@@ -9,7 +9,8 @@
 #                 binary run as rustup-init, as the official image does
 # Both trust the extra CAs this machine trusts (its
 # /usr/local/share/ca-certificates), as its own tools do, and are made anew
-# when those change or the recipe does. Fast after the first run.
+# when those change (Rust also when its recipe below does). Fast after the
+# first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docker=/usr/bin/docker
@@ -56,11 +57,7 @@ EOF
     $docker import -c 'CMD ["bash"]' -c "LABEL phantun-runtime.standin.trust=$trust" - "$debian" >&2
 fi
 
-if ! trusting "$rust" "$trust rustup-$rust_version"; then
-  rustup=$(command -v rustup) || { echo "docker-standins: rustup is required" >&2; exit 1; }
-  mkdir "$work/rust"
-  cp "$rustup" "$work/rust/rustup-init"
-  cat >"$work/rust/Dockerfile" <<EOF
+rust_recipe=$(cat <<EOF
 FROM $debian
 ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo \\
     PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -69,7 +66,13 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
  && rm -rf /var/lib/apt/lists/* \\
  && /tmp/rustup-init -y --no-modify-path --profile minimal --default-toolchain $rust_version \\
  && rm /tmp/rustup-init && chmod -R a+w /usr/local/rustup /usr/local/cargo
-LABEL phantun-runtime.standin.trust="$trust rustup-$rust_version"
 EOF
+)
+rust_label="$trust $(printf '%s' "$rust_recipe" | sha256sum | cut -c1-16)"
+if ! trusting "$rust" "$rust_label"; then
+  rustup=$(command -v rustup) || { echo "docker-standins: rustup is required" >&2; exit 1; }
+  mkdir "$work/rust"
+  cp "$rustup" "$work/rust/rustup-init"
+  printf '%s\nLABEL phantun-runtime.standin.trust="%s"\n' "$rust_recipe" "$rust_label" >"$work/rust/Dockerfile"
   DOCKER_BUILDKIT=1 $docker build -t "$rust" "$work/rust" >&2
 fi

@@ -21,5 +21,6 @@ actual=$(sha512sum /tmp/deno.tgz | cut -d' ' -f1)
   { echo "fetch-deno: SHA-512 mismatch for $url: expected $expected, actual $actual" >&2; exit 1; }
 mkdir -p "$2"
 tar -xzf /tmp/deno.tgz -C "$2" --strip-components=1 --no-same-owner package/deno
+chmod 0755 "$2/deno"
 rm /tmp/deno.tgz
 echo "fetch-deno: $package $version"

@@ -5,8 +5,9 @@
 #   QEMU user emulation for arm64 (binfmt_misc registered by hand: no systemd)
 #   podman, with a containers.conf for these machines (see below)
 #   kubernetes-validate in a venv in the cache (offline Kubernetes schemas)
-# Prints only KEY=VALUE lines for the caller to eval (set -a; eval "$(...)");
-# progress goes to stderr. Fast after the first run.
+# The image tests find them where this puts them: the plugins in
+# ~/.docker/cli-plugins, $cache/containers.conf, $cache/venv/bin. Progress
+# goes to stderr. Fast after the first run.
 set -euo pipefail
 cache="${PHANTUN_CACHE:-$HOME/.cache/phantun-runtime}"
 plugins="$HOME/.docker/cli-plugins"
@@ -92,11 +93,3 @@ if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.vers
   python3 -m venv --clear "$venv"
   "$venv/bin/pip" install -q "kubernetes-validate==$kubernetes_validate" >&2
 fi
-
-printf '%s=%q\n' \
-  DOCKER_BUILDX "$plugins/docker-buildx" \
-  DOCKER_COMPOSE "$plugins/docker-compose" \
-  QEMU_AARCH64 /usr/bin/qemu-aarch64-static \
-  PODMAN "$(command -v podman)" \
-  CONTAINERS_CONF "$cache/containers.conf" \
-  KUBERNETES_VALIDATE "$venv/bin/kubernetes-validate"
