@@ -3,7 +3,8 @@
  * sum of its parts, read from the image's own file list (`docker create` +
  * `docker export`, so nothing in the image runs): deno, phantun_client,
  * phantun_server, tini and the shared libraries under /lib, /lib64 and
- * /usr/lib (the Dockerfile copies exactly what `ldd` lists there).
+ * /usr/lib (the Dockerfile copies exactly what the binaries link, see
+ * scripts/rootfs-libs.sh); env and the rest count as `other`.
  */
 
 /** The Docker client that talks to the local engine (see ENVIRONMENT.md). */

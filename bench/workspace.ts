@@ -36,7 +36,8 @@ export type Subjects = {
   supervisorSources(dir: string): string[];
   /**
    * `deno run` of the least script that keeps the supervisor's contract
-   * (grant checks, handoff, six signal listeners, spawn, wait, empty, exit).
+   * (SIGUSR1 blocked by the launcher, grant checks, handoff, five signal
+   * listeners, spawn, wait, empty, exit).
    */
   denoContract(program: string): string[];
   /** `deno run` of an empty script: exits at once. */
@@ -187,6 +188,7 @@ export function subjects(ws: Workspace): Subjects {
       entrypoint("main.js", dir, phantunArgs),
     supervisorSources: (dir) => entrypoint("main.ts", dir, []),
     denoContract: (program) => [
+      ...LAUNCHER, // blocking SIGUSR1 is part of the contract
       DENO,
       "run",
       "--no-config",
