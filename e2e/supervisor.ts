@@ -6,7 +6,8 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
  * What every launch of the supervisor puts before `deno`: GNU env starting it
  * with SIGUSR1 blocked in all its threads, so that Deno never opens its V8
  * inspector (DESIGN.md, "Signals"). The image's ENTRYPOINT and the deno.json
- * task do the same. A shell between this and `deno` would unblock it again.
+ * task do the same. Anything between this and the Deno binary that forks
+ * before running it (a shell, npm's bin.cjs shim) would unblock it again.
  */
 export const LAUNCHER: readonly string[] = ["env", "--block-signal=USR1"];
 

@@ -34,7 +34,7 @@ Environment:
               Pass the same name to phantun itself: -- --tun NAME ...
 
 Signals: ${FORWARDED_SIGNALS.join(", ")} are forwarded to phantun every
-time they arrive. SIGUSR1 is never delivered: launch with it blocked
+time they arrive. SIGUSR1 is not forwarded: launch with it blocked
 (env --block-signal=USR1 deno run ...), because Deno opens a debugger port on it.
 
 Exit status: phantun's; 128+N if phantun died of signal N; 127 binary not

@@ -176,7 +176,7 @@ export type StartOptions = {
   readonly flags?: readonly string[];
   /**
    * Words placed between the {@link LAUNCHER} and `deno` (e.g. strace, which
-   * keeps the blocked SIGUSR1; a shell would unblock it).
+   * keeps the blocked SIGUSR1; a shell that forks would unblock it).
    */
   readonly wrapper?: readonly string[];
   /** Kill and fail after this long. */
@@ -355,4 +355,12 @@ export function fakeTest(
       killFake(fake);
     }
   });
+}
+
+/** The TCP sockets in LISTEN state in the network namespace of `pid`. */
+export function listeners(pid: number): string[] {
+  return ["tcp", "tcp6"].flatMap((table) =>
+    output("cat", `/proc/${pid}/net/${table}`).split("\n").slice(1)
+      .filter((line) => line.trim().split(/\s+/)[3] === "0A")
+  );
 }

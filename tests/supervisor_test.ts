@@ -394,34 +394,30 @@ fakeTest(
       args: [`--phantun-dir=${fake.dir}`, "--"],
       env: WAITING,
     });
-    try {
-      await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
-      const expected: string[] = [];
-      for (const round of [1, 2, 3]) {
-        for (
-          const signal of ["SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const
-        ) {
-          run.process.kill(signal);
-          if (signal === "SIGUSR1") continue;
-          expected.push(signal.slice(3));
-          // In order: a forwarded SIGUSR1 would show before this one.
-          await waitFor(
-            `${signal} #${round}`,
-            () => readRecord(fake, "signals") === expected.join("\n") + "\n",
-          );
-        }
+    await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
+    const expected: string[] = [];
+    for (const round of [1, 2, 3]) {
+      for (
+        const signal of ["SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const
+      ) {
+        run.process.kill(signal);
+        if (signal === "SIGUSR1") continue;
+        expected.push(signal.slice(3));
+        // In order: a forwarded SIGUSR1 would show before this one.
+        await waitFor(
+          `${signal} #${round}`,
+          () => readRecord(fake, "signals") === expected.join("\n") + "\n",
+        );
       }
-      run.process.kill("SIGTERM");
-      const result = await run.finished;
-      assert.equal(result.code, 143);
-      assert.equal(result.stderr, "");
-      assert.equal(
-        readRecord(fake, "signals"),
-        [...expected, "TERM"].join("\n") + "\n",
-      );
-    } finally {
-      killFake(fake);
     }
+    run.process.kill("SIGTERM");
+    const result = await run.finished;
+    assert.equal(result.code, 143);
+    assert.equal(result.stderr, "");
+    assert.equal(
+      readRecord(fake, "signals"),
+      [...expected, "TERM"].join("\n") + "\n",
+    );
   },
 );
 

@@ -304,6 +304,7 @@ imageTest(
     for (const file of expected) assert.ok(files.includes(file), file);
     for (const file of files) {
       assert.ok(
+        // Deno's own cache files beside the code cache.
         expected.includes(file) || LIBRARY.test(file) ||
           file.startsWith("/deno-dir/"),
         `unexpected ${file}`,

@@ -17,20 +17,31 @@
  */
 import assert from "node:assert/strict";
 import { readmeBlock } from "../../e2e/topology.ts";
-import { IS_ROOT, missingCommand, ROOT, testWhen } from "../helpers.ts";
+import {
+  IS_ROOT,
+  listeners,
+  missingCommand,
+  ROOT,
+  testWhen,
+} from "../helpers.ts";
 
-export { ROOT };
+export { listeners, ROOT };
 
 /** The image every test runs, as Docker names it. */
 export const IMAGE = "phantun-runtime:test";
 /** Every container, network, tag, namespace and compose project made here starts so. */
 export const PREFIX = "phantun-runtime-test-";
+/** Deno inside the image. */
 export const DENO_BIN = "/usr/local/bin/deno";
 /** The production manifest's handoff path. */
 export const IFACE = "/run/phantun/iface";
+/** The image's record of the phantun source it was built from. */
 export const RECORD = "/usr/local/share/phantun-runtime/phantun-source";
+/** The Cargo.lock phantun was built with, in the image. */
 export const CARGO_LOCK = "/usr/local/share/phantun-runtime/Cargo.lock";
+/** CAP_NET_ADMIN as a bit of a capability set. */
 export const NET_ADMIN = 1n << 12n;
+/** The runtime's version, from deno.json. */
 export const VERSION: string = JSON.parse(
   Deno.readTextFileSync(`${ROOT}deno.json`),
 ).version;
@@ -38,6 +49,7 @@ export const VERSION: string = JSON.parse(
 export const CACHE = Deno.env.get("PHANTUN_CACHE") ??
   `${Deno.env.get("HOME")}/.cache/phantun-runtime`;
 
+/** True when `path` is a regular file (Deno guards /proc, /dev and /sys: not for those). */
 export function isFile(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
@@ -72,6 +84,7 @@ export type Engine = {
   readonly missing: string | null;
 };
 
+/** Debian's Docker engine, with BuildKit. */
 export const DOCKER: Engine = {
   name: "docker",
   bin: "/usr/bin/docker",
@@ -93,13 +106,13 @@ export const DOCKER: Engine = {
       "python3",
       "git",
       "curl",
-      "npm",
       "rustup",
     ),
 };
 
 const CONTAINERS_CONF = `${CACHE}/containers.conf`;
 
+/** Rootful Podman, running the image loaded from Docker. */
 export const PODMAN: Engine = {
   name: "podman",
   bin: "/usr/bin/podman",
@@ -190,7 +203,7 @@ export function cmd(
   return words;
 }
 
-export type Output = { code: number; stdout: string; stderr: string };
+type Output = { code: number; stdout: string; stderr: string };
 
 /** Runs a command to completion; `env` adds to the inherited environment. */
 export async function exec(
@@ -368,7 +381,7 @@ export const device = (tun: string): Replacement => [
 ];
 
 /** What every README command needs under `engine`: its CLI and image name. */
-export function engineWords(engine: Engine): Replacement[] {
+function engineWords(engine: Engine): Replacement[] {
   return [
     [/\bdocker(?= )/g, engine.name],
     [/(?<=\s)phantun-runtime(?=\s|$)/gm, engine.image],
@@ -481,7 +494,7 @@ export async function withUpstream<T>(
 }
 
 /** Runs `fn`; then removes the image `tag` named before, if it names another now. */
-export async function replacing<T>(
+async function replacing<T>(
   tag: string,
   fn: () => Promise<T>,
 ): Promise<T> {
@@ -513,7 +526,7 @@ export function readmeBuild(
 }
 
 /** Options of a build that is not in the README. */
-export type BuildOptions = {
+type BuildOptions = {
   /** `--build-arg NAME=VALUE` for each. */
   readonly args?: Record<string, string>;
   /** More `docker build` flags. */
@@ -602,7 +615,7 @@ export function pidOf(status: string): number {
 }
 
 /** Runs a command in the container's network namespace, as a host admin would. */
-export async function inNetns(
+async function inNetns(
   engine: Engine,
   name: string,
   argv: string[],
@@ -706,7 +719,7 @@ export function ipOf(engine: Engine, name: string): Promise<string> {
 }
 
 /** Creates a network for `fn`; removes it and `containers` afterwards. */
-export async function withNetwork(
+async function withNetwork(
   engine: Engine,
   net: string,
   containers: string[],
@@ -724,7 +737,7 @@ export async function withNetwork(
 }
 
 /** The two "hosts" of a test and what the README's commands need to use them. */
-export type Hosts = {
+type Hosts = {
   readonly client: string;
   readonly server: string;
   /** `--network host` of a README command becomes the holder's namespace. */
@@ -770,12 +783,4 @@ export async function withHosts(
       on: (host) => ["--network host", `--network container:${host}`],
     });
   });
-}
-
-/** The TCP sockets in LISTEN state in the network namespace of `pid`. */
-export async function listeners(pid: number): Promise<string[]> {
-  const tables = await ok(cmd`cat /proc/${pid}/net/tcp /proc/${pid}/net/tcp6`);
-  return tables.split("\n").filter((line) =>
-    line.trim().split(/\s+/)[3] === "0A"
-  );
 }
