@@ -20,6 +20,7 @@ import {
   IS_ROOT,
   manifestFlags,
   missingCommand,
+  output,
   ROOT,
   startSupervisor,
   type Supervisor,
@@ -151,6 +152,19 @@ async function stopAndCheck(
 ): Promise<void> {
   assert.equal(Deno.readTextFileSync(started.ifaceFile), tun);
   assert.ok(linkExists(ns, tun), `${tun} exists in ${ns}`);
+  // The launch blocks SIGUSR1 in the supervisor, and Deno.Command passes the
+  // mask on: phantun runs with SIGUSR1 blocked too (DESIGN.md §4).
+  const supervisor = started.run.process.pid;
+  const phantun = output(
+    "sh",
+    "-c",
+    `cat /proc/${supervisor}/task/*/children`,
+  ).trim();
+  assert.match(
+    output("cat", `/proc/${supervisor}/status`),
+    /^SigBlk:\s+0*200$/m,
+  );
+  assert.match(output("cat", `/proc/${phantun}/status`), /^SigBlk:\s+0*200$/m);
   started.run.process.kill("SIGTERM");
   const result = await started.run.finished;
   assert.equal(result.code, 143, result.stderr);

@@ -299,9 +299,10 @@ for (const engine of ENGINES) {
           await sleep(700);
           assert.deepEqual(listeners(pidOf(deno)), [], `at ${at} ms`);
         }
-        // phantun has no handler: a forwarded SIGUSR1 would have killed it.
+        // phantun inherits the block: a forwarded SIGUSR1 would be pending there.
         assert.equal(await inspect(engine, "{{.State.Running}}", name), "true");
-        await ok(cmd`test -d /proc/${pidOf(phantun)}`); // Deno guards /proc
+        const pending = await ok(cmd`cat /proc/${pidOf(phantun)}/status`);
+        assert.match(pending, /^ShdPnd:\s+0+$/m, "forwarded to phantun");
         assert.equal(Deno.readTextFileSync(file), "ptun0");
         await engineOk(engine, cmd`stop ${name}`);
         assert.equal(await inspect(engine, "{{.State.ExitCode}}", name), "143");
