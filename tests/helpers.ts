@@ -302,6 +302,23 @@ export function assertRuntimeError(result: RunResult, needle: string): void {
   );
 }
 
+/**
+ * A wrapper that runs `setup` (sh) in a private mount namespace, then execs
+ * the command after it; mounts made there vanish with the process.
+ */
+export function inPrivateMount(setup: string): string[] {
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    `${setup} && exec "$@"`,
+    "sh",
+  ];
+}
+
 /** Why a private mount namespace cannot be made here, or null. */
 export const NEEDS_MOUNT = !IS_ROOT
   ? "needs root for a private mount namespace"

@@ -26,6 +26,7 @@ import {
   assertRuntimeError,
   DENO,
   type FakeInstall,
+  inPrivateMount,
   installFakePhantun,
   IS_ROOT,
   killFake,
@@ -544,16 +545,9 @@ testWhen(
     const file = `${fake.scratch}/iface`;
     Deno.writeTextFileSync(file, "old");
     await assertHandoffRefused(fake, file, "Read-only file system", {
-      wrapper: [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        `mount --bind "${file}" "${file}" && mount -o remount,bind,ro "${file}" && exec "$@"`,
-        "sh",
-      ],
+      wrapper: inPrivateMount(
+        `mount --bind "${file}" "${file}" && mount -o remount,bind,ro "${file}"`,
+      ),
     });
     assert.equal(Deno.readTextFileSync(file), "old");
     removeInstall(fake);

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import {
   DENO,
+  inPrivateMount,
   installFakePhantun,
   IS_ROOT,
   killFake,
@@ -152,23 +153,15 @@ testWhen(
       // state directory of this test there.
       const fake = installFakePhantun();
       const state = tempDir();
-      const mounts =
-        'mount --bind "$0" /usr/local/bin && mount -t tmpfs tmpfs /run' +
-        ' && mkdir /run/phantun && mount --bind "$1" /run/phantun && shift && exec "$@"';
+      const mounts = `mount --bind "${fake.dir}" /usr/local/bin` +
+        " && mount -t tmpfs tmpfs /run && mkdir /run/phantun" +
+        ` && mount --bind "${state}" /run/phantun`;
       const task = new Deno.Command("ip", {
         args: [
           "netns",
           "exec",
           ns,
-          "unshare",
-          "--mount",
-          "--propagation",
-          "private",
-          "sh",
-          "-c",
-          mounts,
-          fake.dir,
-          state,
+          ...inPrivateMount(mounts),
           DENO,
           "task",
           "--quiet",

@@ -7,6 +7,7 @@ import {
   assertHandoffRefused,
   assertRuntimeError,
   fakeTest,
+  inPrivateMount,
   installFakePhantun,
   killFake,
   manifestFlags,
@@ -359,18 +360,6 @@ testWhen(
     const fake = installFakePhantun();
     const mnt = `${fake.scratch}/mnt`;
     Deno.mkdirSync(mnt);
-    const inPrivateMount = (
-      setup: string,
-    ) => [
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "sh",
-      "-c",
-      `${setup} && exec "$@"`,
-      "sh",
-    ];
     const ro =
       `mount -t tmpfs -o size=64k tmpfs ${mnt} && echo old > ${mnt}/iface && mount -o remount,ro ${mnt}`;
     await assertHandoffRefused(fake, `${mnt}/iface`, "Read-only file system", {
