@@ -22,6 +22,7 @@ import {
   listeners,
   missingCommand,
   ROOT,
+  tempDir as processTempDir,
   testWhen,
 } from "../helpers.ts";
 
@@ -250,19 +251,12 @@ export async function remove(
   if (names.length > 0) await engineExec(engine, ["rm", "-f", ...names]);
 }
 
-let scratch: string | undefined;
-
-/** A fresh directory inside this run's scratch directory, removed at exit. */
+/**
+ * A fresh directory under this test process's temporary root (removed on
+ * unload), open to the image's user 65532 (mode 0755).
+ */
 export function tempDir(): string {
-  if (scratch === undefined) {
-    scratch = Deno.makeTempDirSync({ prefix: PREFIX });
-    Deno.chmodSync(scratch, 0o755);
-    const root = scratch;
-    globalThis.addEventListener("unload", () => {
-      Deno.removeSync(root, { recursive: true });
-    });
-  }
-  const dir = Deno.makeTempDirSync({ dir: scratch });
+  const dir = processTempDir();
   Deno.chmodSync(dir, 0o755);
   return dir;
 }

@@ -11,6 +11,7 @@ import {
   DENO_BIN,
   device,
   DOCKER,
+  type Engine,
   engineExec,
   engineOk,
   ENGINES,
@@ -61,6 +62,24 @@ walk("/");
 console.log(JSON.stringify(found));`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Stops the container and asserts the contract's end: status 143 (phantun
+ * died of SIGTERM) and the bind-mounted IFACE file emptied. Returns how long
+ * the stop took, in ms.
+ */
+async function assertStop(
+  engine: Engine,
+  name: string,
+  file: string,
+): Promise<number> {
+  const started = Date.now();
+  await engineOk(engine, cmd`stop ${name}`);
+  const took = Date.now() - started;
+  assert.equal(await inspect(engine, "{{.State.ExitCode}}", name), "143");
+  assert.equal(Deno.readTextFileSync(file), "");
+  return took;
+}
 
 for (const engine of ENGINES) {
   const e = engine.name;
@@ -177,22 +196,13 @@ for (const engine of ENGINES) {
       try {
         for (let round = 0; round < 3; round++) {
           await startServer(engine, name, flags);
-          const started = Date.now();
-          await engineOk(engine, cmd`stop ${name}`);
-          const took = Date.now() - started;
+          const took = await assertStop(engine, name, file);
           assert.ok(took < 5_000, `stop took ${took} ms`);
-          assert.equal(
-            await inspect(engine, "{{.State.ExitCode}}", name),
-            "143",
-          );
-          assert.equal(Deno.readTextFileSync(file), "");
         }
         await startServer(engine, name, flags);
         await waitForLink(engine, name, "ptun0");
         assert.equal(Deno.readTextFileSync(file), "ptun0");
-        await engineOk(engine, cmd`stop ${name}`);
-        assert.equal(await inspect(engine, "{{.State.ExitCode}}", name), "143");
-        assert.equal(Deno.readTextFileSync(file), "");
+        await assertStop(engine, name, file);
       } finally {
         await remove(engine, name);
       }
@@ -232,9 +242,7 @@ for (const engine of ENGINES) {
         ], { cwd });
         await waitForLink(engine, name, "ptun0");
         assert.equal(Deno.readTextFileSync(`${cwd}/state/iface`), "ptun0");
-        await engineOk(engine, cmd`stop ${name}`);
-        assert.equal(await inspect(engine, "{{.State.ExitCode}}", name), "143");
-        assert.equal(Deno.readTextFileSync(`${cwd}/state/iface`), "");
+        await assertStop(engine, name, `${cwd}/state/iface`);
       } finally {
         await remove(engine, name);
       }
@@ -304,9 +312,7 @@ for (const engine of ENGINES) {
         const pending = await ok(cmd`cat /proc/${pidOf(phantun)}/status`);
         assert.match(pending, /^ShdPnd:\s+0+$/m, "forwarded to phantun");
         assert.equal(Deno.readTextFileSync(file), "ptun0");
-        await engineOk(engine, cmd`stop ${name}`);
-        assert.equal(await inspect(engine, "{{.State.ExitCode}}", name), "143");
-        assert.equal(Deno.readTextFileSync(file), "");
+        await assertStop(engine, name, file);
       } finally {
         await remove(engine, name);
       }
