@@ -150,11 +150,19 @@ export function imageTest(
   });
 }
 
-/** Builds phantun-runtime:test unless it exists (a file of the suite run alone). */
+let imageSeen = false;
+
+/**
+ * Builds phantun-runtime:test unless it exists (a file of the suite run
+ * alone); looked up once per test process, since no test removes the tag.
+ */
 async function ensureImage(): Promise<void> {
-  if ((await exec([DOCKER.bin, "image", "inspect", IMAGE])).code === 0) return;
-  const built = await build(IMAGE);
-  assert.equal(built.code, 0, built.stderr);
+  if (imageSeen) return;
+  if ((await exec([DOCKER.bin, "image", "inspect", IMAGE])).code !== 0) {
+    const built = await build(IMAGE);
+    assert.equal(built.code, 0, built.stderr);
+  }
+  imageSeen = true;
 }
 
 let loaded = false;
