@@ -42,6 +42,9 @@ found; 126 binary not executable; 2 usage or configuration error.`;
 
 const HINT = "(see --help)";
 
+/** An argument that reads the same unquoted in a shell command line. */
+const SHELL_WORD = /^[\w@%+=:,./-]+$/;
+
 /**
  * Splits `args` at the first `--` and parses the runtime's options before it.
  * Throws {@link RuntimeError} (exit 2) for anything else before `--`, or no `--`.
@@ -98,7 +101,13 @@ function parseOptions(
       }
       values.phantunDir = value;
     } else {
-      throw new RuntimeError(`unknown argument ${quote(arg)} ${HINT}`);
+      throw new RuntimeError(
+        `unknown argument ${
+          quote(arg)
+        }: phantun's arguments go after \`--\`, as in: phantun-runtime -- ${
+          SHELL_WORD.test(arg) ? arg : quote(arg)
+        } ... ${HINT}`,
+      );
     }
   }
   return values;

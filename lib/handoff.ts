@@ -24,8 +24,18 @@ function notRegular(file: string): string | null {
     return `cannot be checked: ${reason(error)}`;
   }
   if (info.isSymlink) return "is a symbolic link (mount the file itself)";
+  if (info.isDirectory) return IS_DIRECTORY;
   return info.isFile ? null : "is not a regular file";
 }
+
+const IS_DIRECTORY = "is a directory";
+
+/**
+ * Why a directory stands where a bind-mounted file was meant to be, and the
+ * fix: engines make a missing bind source a directory.
+ */
+const DIRECTORY_HINT =
+  'the host file did not exist when the container started, so the engine made a directory in its place: remove that directory on the host and create the file (README "After a reboot")';
 
 /** What to do when the runtime's user may not write the file. */
 const PERMISSION_HINT =
@@ -37,7 +47,10 @@ const PERMISSION_HINT =
  */
 export function writeInterfaceName({ file, name }: Handoff): void {
   const refusal = notRegular(file);
-  if (refusal) throw new RuntimeError(`IFACE_FILE ${quote(file)} ${refusal}`);
+  if (refusal) {
+    const hint = refusal === IS_DIRECTORY ? `: ${DIRECTORY_HINT}` : "";
+    throw new RuntimeError(`IFACE_FILE ${quote(file)} ${refusal}${hint}`);
+  }
   try {
     Deno.writeFileSync(file, new TextEncoder().encode(name));
   } catch (error) {

@@ -66,6 +66,28 @@ Deno.test("anything else before -- is refused with a usage hint", () => {
   refused(["--phantun-dir", "--"], /--help/);
 });
 
+Deno.test("phantun's options before -- (a forgotten --) are refused with where they go and the command's shape", () => {
+  const message = (args: string[]) => {
+    try {
+      parseCommandLine(args);
+    } catch (error) {
+      assert.ok(error instanceof RuntimeError && error.exitCode === 2);
+      return error.message;
+    }
+    assert.fail(`${args.join(" ")} was accepted`);
+  };
+  assert.equal(
+    message(["--local", "4567", "--remote", "127.0.0.1:1234"]),
+    'unknown argument "--local": phantun\'s arguments go after `--`, as in: phantun-runtime -- --local ... (see --help)',
+  );
+  assert.equal(
+    message(["--phantun-dir=/x", "--tun", "ptun0", "--"]),
+    'unknown argument "--tun": phantun\'s arguments go after `--`, as in: phantun-runtime -- --tun ... (see --help)',
+  );
+  // A word a shell would split or expand is shown quoted.
+  assert.match(message(["a b"]), /as in: phantun-runtime -- "a b" \.\.\./);
+});
+
 Deno.test("a relative --phantun-dir is refused", () => {
   refused(["--phantun-dir=bin", "--"], /absolute/);
 });

@@ -279,9 +279,13 @@ Deno.test("with IFACE_FILE, a missing or invalid IFACE_NAME is refused naming IF
 });
 
 fakeTest(
-  "an IFACE_FILE that is a directory or has no parent directory is refused with the reason",
+  "an IFACE_FILE that is a directory or has no parent directory is refused with the reason; for a directory, the likely cause and the fix",
   async (fake) => {
-    await assertHandoffRefused(fake, fake.scratch, "is not a regular file");
+    await assertHandoffRefused(
+      fake,
+      fake.scratch,
+      'is a directory: the host file did not exist when the container started, so the engine made a directory in its place: remove that directory on the host and create the file (README "After a reboot")',
+    );
     await assertHandoffRefused(
       installFakePhantun(),
       `${fake.scratch}/no/such/iface`,
