@@ -16,7 +16,7 @@
  * (`--network none`).
  */
 import assert from "node:assert/strict";
-import { compileFixture } from "./reliability_helpers.ts";
+import { compileFixture } from "./reliability/harness.ts";
 
 /** What {@link restartLoop} runs. */
 export type RestartLoopOptions = {

@@ -1,19 +1,28 @@
 /**
- * Support for reliability_test.ts: run sizes, the fuzz seed, a pool of
- * workers for cases, the compiled C fakes and host-side leak checks (open
- * files, processes, zombies) read from /proc.
+ * The harness of the reliability suite (issue 6; the `*_test.ts` files beside
+ * this one, one per concern): run sizes, the fuzz seed, a pool of workers for
+ * cases, the compiled C fakes, host-side leak checks (open files, processes,
+ * zombies) read from /proc, and the assertions several of the files share.
+ *
+ * `deno task test` runs the quick sizes; PHANTUN_RUNTIME_SOAK=1 (`deno task
+ * test:soak`) the slow ones (SIZES below). Fuzz cases are seeded: a failure
+ * names the seed and the command that replays it.
  */
-import { caseSeed, Random } from "./fuzz.ts";
+import assert from "node:assert/strict";
+import { caseSeed, Random } from "../fuzz.ts";
 import {
+  assertRuntimeError,
   type FakeInstall,
   installFakePhantun,
   killFake,
   missingCommand,
+  nothingLaunched,
   output,
   ROOT,
+  type RunResult,
   supervisorCommand,
   waitFor,
-} from "./helpers.ts";
+} from "../helpers.ts";
 
 /** PHANTUN_RUNTIME_SOAK=1 (`deno task test:soak`) selects the slow sizes. */
 export const SOAK = Deno.env.get("PHANTUN_RUNTIME_SOAK") === "1";
@@ -45,11 +54,14 @@ export const SEED = Number(
     crypto.getRandomValues(new Uint32Array(1))[0],
 ) >>> 0;
 
+/** The test file running, relative to the repository root (tests/reliability/NAME_test.ts). */
+const TEST_FILE = new URL(Deno.mainModule).pathname.slice(ROOT.length);
+
 /** How to replay case `index` of this run. */
 export function replay(index: number): string {
   return `seed ${SEED}, case ${index}: replay with PHANTUN_RUNTIME_SEED=${SEED}${
     SOAK ? " PHANTUN_RUNTIME_SOAK=1" : ""
-  } deno test --allow-read --allow-write --allow-run --allow-env --allow-sys=uid tests/reliability_test.ts`;
+  } deno test --allow-read --allow-write --allow-run --allow-env --allow-sys=uid ${TEST_FILE}`;
 }
 
 /** Runs `fn`; a failure is rethrown naming the seed and how to replay it. */
@@ -298,4 +310,48 @@ export class StreamingSupervisor {
     clearTimeout(timer);
     return { code, rest, stderr };
   }
+}
+
+// ---------------------------------------------------------------------------
+// Shared by the test files
+
+/** Prints a figure for the README's reliability section (soak runs only). */
+export function figure(text: string): void {
+  if (SOAK) console.log(`FIGURE ${text}`);
+}
+
+/** Seconds since `start`, for the figures. */
+export function since(start: number): string {
+  return `${((performance.now() - start) / 1000).toFixed(1)} s`;
+}
+
+/** Asserts a refusal by the runtime itself: exit 2, one stderr line, nothing launched. */
+export function assertRefused(
+  result: RunResult,
+  fake: FakeInstall,
+  needle = "",
+): void {
+  assert.equal(result.code, 2, result.stderr);
+  assertRuntimeError(result, needle);
+  assert.equal(result.stdout, "");
+  assert.ok(nothingLaunched(fake), "phantun was launched");
+}
+
+/** `\ooo` escapes of every byte, for the shell's printf. */
+export function octal(bytes: Uint8Array): string {
+  return [...bytes].map((byte) => `\\${byte.toString(8).padStart(3, "0")}`)
+    .join("");
+}
+
+/** A file the runtime must not touch: its content, inode and mtime. */
+export function prepareUntouched(file: string): () => void {
+  Deno.writeTextFileSync(file, "old");
+  Deno.utimeSync(file, 1_000_000_000, 1_000_000_000);
+  const before = Deno.statSync(file);
+  return () => {
+    const after = Deno.statSync(file);
+    assert.equal(Deno.readTextFileSync(file), "old", "IFACE_FILE changed");
+    assert.equal(after.ino, before.ino, "IFACE_FILE replaced");
+    assert.equal(after.mtime?.getTime(), before.mtime?.getTime(), "mtime");
+  };
 }
