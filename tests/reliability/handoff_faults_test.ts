@@ -14,6 +14,7 @@ import {
   manifestFlags,
   missingCommand,
   NEEDS_MOUNT,
+  nothingLaunched,
   output,
   readRecord,
   type RunResult,
@@ -25,6 +26,7 @@ import {
 import {
   assertRefused,
   installBase,
+  prepareUntouched,
   readBytes,
   removeInstall,
 } from "./harness.ts";
@@ -150,6 +152,38 @@ testWhen(
     removeInstall(fake);
   },
 );
+
+Deno.test("a binary outside the run grant is refused before IFACE_FILE is touched: a missing one is not created, an existing one keeps its content, inode and mtime", async () => {
+  const fake = installFakePhantun();
+  // Real, runnable fakes, in a directory the flags do not grant: only the
+  // run grant stands between the supervisor and them.
+  const ungranted = installFakePhantun();
+  const file = `${fake.scratch}/iface`;
+  for (const existing of [false, true]) {
+    const assertUntouched = existing
+      ? prepareUntouched(file)
+      : () => assert.equal(readBytes(file), null, "IFACE_FILE created");
+    const result = await runSupervisor(fake, {
+      args: [`--phantun-dir=${ungranted.dir}`, "--"],
+      env: {
+        MODE: "client",
+        FAKE_EXIT: "0",
+        IFACE_FILE: file,
+        IFACE_NAME: "ptun0",
+      },
+      flags: manifestFlags(fake.dir, file),
+    });
+    assertRefused(
+      result,
+      fake,
+      `"${ungranted.dir}/phantun_client" is outside the run grant`,
+    );
+    assert.ok(nothingLaunched(ungranted), "the ungranted binary was launched");
+    assertUntouched();
+  }
+  removeInstall(ungranted);
+  removeInstall(fake);
+});
 
 // ---------------------------------------------------------------------------
 // IFACE_FILE faults while phantun runs
