@@ -156,7 +156,7 @@ let imageSeen = false;
  * Builds phantun-runtime:test unless it exists (a file of the suite run
  * alone); looked up once per test process, since no test removes the tag.
  */
-async function ensureImage(): Promise<void> {
+export async function ensureImage(): Promise<void> {
   if (imageSeen) return;
   if ((await exec([DOCKER.bin, "image", "inspect", IMAGE])).code !== 0) {
     const built = await build(IMAGE);
@@ -168,7 +168,7 @@ async function ensureImage(): Promise<void> {
 let loaded = false;
 
 /** `docker save IMAGE | podman load`, once per test process. */
-async function loadIntoPodman(): Promise<void> {
+export async function loadIntoPodman(): Promise<void> {
   if (loaded) return;
   await ok([
     "sh",
@@ -251,12 +251,15 @@ export function engineOk(engine: Engine, argv: string[]): Promise<string> {
 /** `docker ARGS`, asserted to succeed; its trimmed stdout. */
 export const docker = (argv: string[]) => engineOk(DOCKER, argv);
 
-/** Removes containers, ignoring those that do not exist. */
+/**
+ * Removes containers, ignoring those that do not exist (one at a time: Podman
+ * removes none when one name is unknown).
+ */
 export async function remove(
   engine: Engine,
   ...names: string[]
 ): Promise<void> {
-  if (names.length > 0) await engineExec(engine, ["rm", "-f", ...names]);
+  for (const name of names) await engineExec(engine, ["rm", "-f", name]);
 }
 
 /**
@@ -335,11 +338,6 @@ docker run -d --name phantun-server --network host --device /dev/net/tun --cap-a
   -v "$(pwd)/state/iface:/run/phantun/iface" \
   phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`;
 
-/** README block docker-iface. */
-export const IFACE_FILES = String.raw`install -d /run/phantun
-install -o 65532 -g 65532 -m 0644 /dev/null /run/phantun/server.iface
-install -o 65532 -g 65532 -m 0644 /dev/null /run/phantun/client.iface`;
-
 /** README block docker-host-server. */
 export const HOST_SERVER = String
   .raw`docker run -d --name phantun-server --network host \
@@ -366,6 +364,38 @@ export const ROOT_PROFILE = String
   --user 0 --cap-drop ALL --cap-add NET_ADMIN --security-opt no-new-privileges \
   --device /dev/net/tun \
   -e MODE=server phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`;
+
+/** README block tmpfiles-install. */
+export const TMPFILES_INSTALL = String
+  .raw`install -m 0644 deploy/tmpfiles.d/phantun-runtime.conf /etc/tmpfiles.d/ && systemd-tmpfiles --create phantun-runtime.conf`;
+
+/** Where README's tmpfiles-install puts the shipped file. */
+export const TMPFILES_CONF = "/etc/tmpfiles.d/phantun-runtime.conf";
+
+/**
+ * A host's root directory after the README's tmpfiles-install, run with its
+ * paths under a fresh directory (`systemd-tmpfiles --root`): the handoff
+ * files of compose.yaml and deploy/kubernetes/ under ROOT/run/phantun.
+ */
+export async function installTmpfiles(): Promise<string> {
+  const root = tempDir();
+  await ok(cmd`install -d ${root}/etc/tmpfiles.d ${root}/run`);
+  await readmeOk(DOCKER, TMPFILES_INSTALL, [
+    [" /etc/tmpfiles.d/", ` ${root}/etc/tmpfiles.d/`],
+    ["systemd-tmpfiles --create", `systemd-tmpfiles --root=${root} --create`],
+  ]);
+  return root;
+}
+
+/**
+ * What a boot does to `root` (from {@link installTmpfiles}): /run starts
+ * empty, then `systemd-tmpfiles --create` applies every installed file.
+ */
+export async function boot(root: string): Promise<void> {
+  Deno.removeSync(`${root}/run`, { recursive: true });
+  await ok(cmd`install -d ${root}/run`);
+  await ok(cmd`systemd-tmpfiles --root=${root} --create`);
+}
 
 /** One replacement applied to README text before it runs here. */
 export type Replacement = readonly [string | RegExp, string];
@@ -584,6 +614,68 @@ export async function exportImage(tag: string): Promise<string> {
   return dir;
 }
 
+// ---------------------------------------------------------------- arm64
+
+/** README block docker-buildx-arm64. */
+export const ARM64 = String
+  .raw`docker buildx build --platform linux/arm64 --load -t phantun-runtime:arm64 .
+docker run --rm phantun-runtime:arm64 --version`;
+
+/** The arm64 image the suite builds. */
+export const ARM64_TAG = "phantun-runtime:test-arm64";
+
+/** Why the arm64 image cannot be built and run here, or null. */
+export const MISSING_ARM64 =
+  !isFile(`${Deno.env.get("HOME")}/.docker/cli-plugins/docker-buildx`)
+    ? "the docker buildx plugin is missing (scripts/provision-tools.sh)"
+    // Deno guards /proc: ask test(1).
+    : !new Deno.Command("test", {
+        args: ["-e", "/proc/sys/fs/binfmt_misc/qemu-aarch64"],
+      }).outputSync().success
+    ? "qemu-aarch64 is not registered with binfmt_misc (scripts/provision-tools.sh)"
+    : null;
+
+/** The e_machine of an ELF file, or null when `path` is not one. */
+export function elfMachine(path: string): number | null {
+  const file = Deno.openSync(path);
+  try {
+    const header = new Uint8Array(20);
+    if (file.readSync(header) !== 20) return null;
+    if (String.fromCharCode(...header.subarray(0, 4)) !== "\x7fELF") {
+      return null;
+    }
+    return header[18] | (header[19] << 8);
+  } finally {
+    file.close();
+  }
+}
+
+/** Builds the arm64 image unless it exists (a test of this file run alone). */
+export async function ensureArm64(): Promise<void> {
+  if ((await engineExec(DOCKER, cmd`image inspect ${ARM64_TAG}`)).code === 0) {
+    return;
+  }
+  const built = await readmeBuild(lines(ARM64, 0, 1), {}, ARM64_TAG);
+  assert.equal(built.code, 0, built.stderr);
+}
+
+/** The ELF files of an exported image (`dir`), by path, with their e_machine. */
+export function elfFiles(dir: string): Map<string, number> {
+  const found = new Map<string, number>();
+  const walk = (path: string) => {
+    for (const entry of Deno.readDirSync(`${dir}${path}`)) {
+      const child = `${path}/${entry.name}`;
+      if (entry.isDirectory) walk(child);
+      else if (entry.isFile) {
+        const machine = elfMachine(`${dir}${child}`);
+        if (machine !== null) found.set(child, machine);
+      }
+    }
+  };
+  walk("");
+  return found;
+}
+
 // ---------------------------------------------------------------- running
 
 /**
@@ -660,17 +752,23 @@ export const handoff = (file: string) =>
 
 // ---------------------------------------------------------------- networks
 
-/** Deno code for a UDP echo server on `port`. */
-export const udpEcho = (port: number) =>
-  `import dgram from "node:dgram";
-const socket = dgram.createSocket("udp4");
-socket.on("message", (message, peer) => socket.send(message, peer.port, peer.address));
-socket.bind(${port});`;
+/** Deno code for a UDP echo server on each of `ports`. */
+export const udpEcho = (...ports: number[]) =>
+  `import dgram from "node:dgram";\n${echoOn("udp4", ports)}`;
+
+/** The statements of a UDP echo of `family` on each of `ports` (dgram imported). */
+const echoOn = (family: "udp4" | "udp6", ports: readonly number[]) =>
+  `for (const port of ${JSON.stringify(ports)}) {
+  const socket = dgram.createSocket({ type: "${family}", ipv6Only: true });
+  socket.on("message", (message, peer) => socket.send(message, peer.port, peer.address));
+  socket.bind(port);
+}
+`;
 
 /** Deno code that sends a datagram every 200 ms until it is echoed, 15 s at most. */
 const udpSend = (host: string, port: number) =>
   `import dgram from "node:dgram";
-const socket = dgram.createSocket("udp4");
+const socket = dgram.createSocket("${host.includes(":") ? "udp6" : "udp4"}");
 const payload = "through phantun";
 socket.on("message", (message) => {
   if (String(message) === payload) { console.log("echoed"); Deno.exit(0); }
@@ -721,15 +819,21 @@ export function ipOf(engine: Engine, name: string): Promise<string> {
 }
 
 /** Creates a network for `fn`; removes it and `containers` afterwards. */
+/** The IPv6 prefix of a test network made with `ipv6`. */
+export const TEST_PREFIX6 = "fd42:7072:7474::/64";
+
+/** Creates a network (with IPv6 when `ipv6`) for `fn`; removes it and `containers` afterwards. */
 async function withNetwork(
   engine: Engine,
   net: string,
   containers: string[],
   fn: () => Promise<void>,
+  ipv6 = false,
 ): Promise<void> {
   await remove(engine, ...containers);
   await engineExec(engine, cmd`network rm ${net}`);
-  await engineOk(engine, cmd`network create ${net}`);
+  const v6 = ipv6 ? cmd`--ipv6 --subnet ${TEST_PREFIX6}` : [];
+  await engineOk(engine, cmd`network create ${v6} ${net}`);
   try {
     await fn();
   } finally {
@@ -746,16 +850,28 @@ type Hosts = {
   readonly on: (host: string) => Replacement;
 };
 
+/** What {@link withHosts} sets up besides the hosts themselves. */
+type HostSetup = {
+  /** The README's NAT blocks for the client and the server host. */
+  readonly nat?: readonly [string, string];
+  /** The ports of the UDP echo on the server host. */
+  readonly echo?: readonly number[];
+  /** IPv6 on the hosts' network, and the echo on ::1 too. */
+  readonly ipv6?: boolean;
+};
+
 /**
  * Two "hosts" on a network of their own: holder containers whose namespaces
- * get the README's host setup (variables, forwarding, nftables) through
- * nsenter. The server host runs a UDP echo on port 1234, the service behind
- * phantun.
+ * get the README's host setup (variables, forwarding, nftables: one tunnel's
+ * blocks unless `setup.nat` names others) through nsenter. The server host
+ * runs a UDP echo, the service behind phantun, on port 1234 unless
+ * `setup.echo` gives others.
  */
 export async function withHosts(
   engine: Engine,
   label: string,
   fn: (hosts: Hosts) => Promise<void>,
+  setup: HostSetup = {},
 ): Promise<void> {
   const net = `${PREFIX}${label}`;
   const client = `${net}-client-host`;
@@ -767,15 +883,25 @@ export async function withHosts(
       net,
       "setInterval(() => {}, 3_600_000);",
     );
-    await denoContainer(engine, server, net, udpEcho(1234));
-    const setup = readmeBlock("variables") + readmeBlock("forwarding");
-    for (
-      const [host, nat] of [[client, "client-nft"], [server, "server-nft"]]
-    ) {
+    const echo = setup.echo ?? [1234];
+    await denoContainer(
+      engine,
+      server,
+      net,
+      udpEcho(...echo) + (setup.ipv6 ? echoOn("udp6", echo) : ""),
+    );
+    // Docker starts containers with IPv6 off for new interfaces (the TUN);
+    // a host with IPv6 has it on.
+    const ipv6 = setup.ipv6
+      ? "sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0\n"
+      : "";
+    const common = ipv6 + readmeBlock("variables") + readmeBlock("forwarding");
+    const [clientNat, serverNat] = setup.nat ?? ["client-nft", "server-nft"];
+    for (const [host, nat] of [[client, clientNat], [server, serverNat]]) {
       const result = await inNetns(
         engine,
         host,
-        ["sh", "-ec", setup + readmeBlock(nat)],
+        ["sh", "-ec", common + readmeBlock(nat)],
       );
       assert.equal(result.code, 0, result.stderr);
     }
@@ -784,5 +910,5 @@ export async function withHosts(
       server,
       on: (host) => ["--network host", `--network container:${host}`],
     });
-  });
+  }, setup.ipv6);
 }

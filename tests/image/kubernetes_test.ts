@@ -1,0 +1,203 @@
+/**
+ * The Kubernetes manifests of deploy/kubernetes/: strict schema validation
+ * offline, the shape that keeps two tunnels off one node, and a run by
+ * `podman kube play` in a network namespace made here, before and after a
+ * "reboot" of the handoff files' /run.
+ */
+import assert from "node:assert/strict";
+import { missingCommand, testWhen } from "../helpers.ts";
+import {
+  boot,
+  CACHE,
+  capEff,
+  cmd,
+  exec,
+  IMAGE,
+  imageTest,
+  inspect,
+  installTmpfiles,
+  isFile,
+  NET_ADMIN,
+  ok,
+  PODMAN,
+  PREFIX,
+  processChain,
+  ROOT,
+  tunNode,
+} from "./harness.ts";
+
+const MODES = ["server", "client"] as const;
+const MANIFEST_DIR = `${ROOT}deploy/kubernetes`;
+const VENV = `${CACHE}/venv/bin`;
+const MISSING_VENV = isFile(`${VENV}/kubernetes-validate`)
+  ? null
+  : `${VENV}/kubernetes-validate not found (scripts/provision-tools.sh)`;
+
+/** The label a node carries to run one role. */
+const ROLE = "phantun-runtime/role";
+
+/** A manifest's text, parsed (PyYAML from the venv of kubernetes-validate). */
+// deno-lint-ignore no-explicit-any
+async function parse(text: string): Promise<any> {
+  const script =
+    "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))";
+  const child = new Deno.Command(`${VENV}/python`, {
+    args: ["-c", script],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const { code, stdout } = await child.output();
+  assert.equal(code, 0);
+  return JSON.parse(new TextDecoder().decode(stdout));
+}
+
+const manifest = (mode: string) =>
+  Deno.readTextFileSync(`${MANIFEST_DIR}/phantun-${mode}.yaml`);
+
+testWhen(
+  MISSING_VENV,
+  "the Kubernetes manifests pass strict schema validation for Kubernetes 1.37, offline",
+  async () => {
+    for (const mode of MODES) {
+      const result = await exec([
+        `${VENV}/kubernetes-validate`,
+        "--strict",
+        "-k",
+        "1.37.0",
+        `${MANIFEST_DIR}/phantun-${mode}.yaml`,
+      ]);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(
+        result.stdout + result.stderr,
+        new RegExp(`passed for resource daemonset/phantun-${mode} `),
+      );
+    }
+  },
+);
+
+testWhen(
+  MISSING_VENV,
+  "kubectl apply -f deploy/kubernetes/ never puts two tunnels on one node: a DaemonSet per role on nodes labeled with that role (one value per node), the old pod gone before an update starts the new one",
+  async () => {
+    const files = [...Deno.readDirSync(MANIFEST_DIR)].map((entry) =>
+      entry.name
+    );
+    assert.deepEqual(files.toSorted(), [
+      "phantun-client.yaml",
+      "phantun-server.yaml",
+    ]);
+    for (const mode of MODES) {
+      const object = await parse(manifest(mode));
+      assert.equal(object.kind, "DaemonSet", mode);
+      const spec = object.spec.template.spec;
+      assert.deepEqual(spec.nodeSelector, { [ROLE]: mode }, mode);
+      assert.equal(spec.hostNetwork, true, mode);
+      assert.deepEqual(object.spec.updateStrategy, {
+        type: "RollingUpdate",
+        rollingUpdate: { maxUnavailable: 1, maxSurge: 0 },
+      });
+      assert.ok(
+        manifest(mode).includes(`kubectl label node NODE ${ROLE}=${mode}`),
+        `${mode}: how to label a node`,
+      );
+    }
+  },
+);
+
+/**
+ * A manifest as `podman kube play` runs it here. Podman 4.3 plays Pods and
+ * Deployments, not DaemonSets, so the DaemonSet's pod template becomes a Pod;
+ * the image is the one loaded into Podman, never pulled; the hostPaths are
+ * the test's device node and handoff file; the client's server an address.
+ */
+async function forPodman(
+  mode: string,
+  tun: string,
+  iface: string,
+): Promise<string> {
+  const replaced = manifest(mode)
+    .replace(/^(\s+image:) phantun-runtime\b.*$/m, `$1 ${IMAGE}`)
+    .replace(/imagePullPolicy: IfNotPresent/, "imagePullPolicy: Never")
+    .replace(/path: \/dev\/net\/tun$/m, `path: ${tun}`)
+    .replace(/path: \/run\/phantun\/\w+\.iface$/m, `path: ${iface}`)
+    // The client resolves its --remote at start: a name needs DNS, absent here.
+    .replace("server.example.com:4567", "127.0.0.1:4567");
+  for (const field of [IMAGE, "Never", tun, iface]) {
+    assert.ok(replaced.includes(field), `${mode}: ${field} not set`);
+  }
+  const daemonSet = await parse(replaced);
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      ...daemonSet.spec.template.metadata,
+      name: daemonSet.metadata.name,
+    },
+    spec: daemonSet.spec.template.spec,
+  });
+}
+
+imageTest(
+  "podman kube play runs each Kubernetes manifest with hostNetwork in a namespace made here, with the handoff file the tmpfiles.d file made, and again after a reboot: ptun0 comes up, the file holds it, and stopping the pod gives 143 and empties it",
+  async () => {
+    const tun = await tunNode();
+    const root = await installTmpfiles();
+    for (const mode of MODES) {
+      const iface = `${root}/run/phantun/${mode}.iface`;
+      const file = `${root}/${mode}.json`;
+      Deno.writeTextFileSync(file, await forPodman(mode, tun, iface));
+      const ns = `${PREFIX}k8s-${mode}`;
+      await exec(cmd`ip netns del ${ns}`);
+      await ok(cmd`ip netns add ${ns}`);
+      const podman = (args: string[]) =>
+        exec(
+          // ip netns exec would remount /sys and hide the cgroups podman needs.
+          cmd`nsenter --net=/run/netns/${ns} ${PODMAN.bin} ${args}`,
+          { env: PODMAN.env },
+        );
+      const pod = `phantun-${mode}`;
+      try {
+        await ok(cmd`ip netns exec ${ns} ip link set lo up`);
+        for (const when of ["first boot", "after a reboot"]) {
+          const played = await podman(cmd`kube play ${file}`);
+          assert.equal(played.code, 0, `${when}: ${played.stderr}`);
+          const deadline = Date.now() + 15_000;
+          while (
+            (await exec(cmd`ip netns exec ${ns} ip link show ptun0`)).code !== 0
+          ) {
+            assert.ok(Date.now() < deadline, `${mode}, ${when}: no ptun0`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          assert.notEqual(
+            (await exec(cmd`ip link show ptun0`)).code,
+            0,
+            "ptun0 on this machine",
+          );
+          assert.equal(Deno.readTextFileSync(iface), "ptun0", when);
+          const container = `${pod}-phantun`;
+          const [, , phantun] = await processChain(PODMAN, container);
+          assert.equal(capEff(phantun), NET_ADMIN);
+          assert.match(phantun, /^Uid:\s+65532\s/m);
+          // kube down of Podman 4.3 kills with SIGKILL: stop the pod first,
+          // as Kubernetes does (SIGTERM, then the grace period).
+          assert.equal((await podman(cmd`pod stop ${pod}`)).code, 0);
+          assert.equal(
+            await inspect(PODMAN, "{{.State.ExitCode}}", container),
+            "143",
+          );
+          assert.equal(Deno.readTextFileSync(iface), "", when);
+          assert.equal((await podman(cmd`kube down ${file}`)).code, 0);
+          await boot(root);
+        }
+      } finally {
+        await podman(cmd`kube down ${file}`);
+        await exec(cmd`ip netns del ${ns}`);
+      }
+    }
+  },
+  PODMAN,
+  missingCommand("catatonit", "systemd-tmpfiles") ?? MISSING_VENV,
+);

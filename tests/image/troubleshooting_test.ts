@@ -1,0 +1,212 @@
+/**
+ * README "Troubleshooting" and "Logs": every message of the table is what the
+ * image prints in that case, with the exit status the table gives; and
+ * phantun's log level comes from RUST_LOG, read with the engine.
+ */
+import assert from "node:assert/strict";
+import {
+  cmd,
+  device,
+  DOCKER,
+  type Engine,
+  engineExec,
+  ENGINES,
+  handoff,
+  imageTest,
+  lines,
+  ok,
+  PODMAN,
+  readme,
+  remove,
+  ROOT,
+  tempDir,
+  tunNode,
+  waitForLink,
+} from "./harness.ts";
+
+/** README block logs. */
+const LOGS = String
+  .raw`docker run -d --name phantun-logs --network host --cap-add NET_ADMIN --device /dev/net/tun \
+  -e RUST_LOG=debug -e MODE=server phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0
+docker logs phantun-logs
+podman logs phantun-logs`;
+
+/** The table's rows: case -> { message, exit }. */
+function table(): Map<string, { message: string; exit: number }> {
+  const readme = Deno.readTextFileSync(`${ROOT}README.md`);
+  const section = readme.slice(readme.indexOf("## Troubleshooting"))
+    .split("\n## ")[0];
+  const rows = new Map<string, { message: string; exit: number }>();
+  for (const line of section.split("\n")) {
+    const cells = line.split(" | ").map((cell) =>
+      cell.replace(/^\| ?|\s+$/g, "")
+    );
+    if (cells.length < 4 || !/^\d+$/.test(cells[2])) continue;
+    const message = cells[1].match(/^(`+) ?(.*?) ?\1$/)?.[2];
+    assert.ok(message, `no message in: ${line}`);
+    rows.set(cells[0], { message, exit: Number(cells[2]) });
+  }
+  return rows;
+}
+
+/** A device node with no driver behind it: what the host gives without `tun`. */
+async function deadNode(): Promise<string> {
+  const node = `${tempDir()}/tun`;
+  await ok(cmd`mknod ${node} c 10 199`);
+  await ok(cmd`chmod 0666 ${node}`);
+  return node;
+}
+
+/** The server's run for `flags` and phantun's arguments `args`. */
+const server = (
+  engine: Engine,
+  flags: string[],
+  args = cmd`--local 4567 --remote 127.0.0.1:1234 --tun ptun0`,
+) => cmd`run --rm --network none ${flags} ${engine.image} ${args}`;
+
+// Docker's: under rootful Podman the non-root profile holds NET_ADMIN itself
+// (README "Podman"), so the capability rows read differently there.
+{
+  const engine = DOCKER;
+  imageTest(
+    `${engine.name}: every case of README's Troubleshooting table prints the table's message and exits with its status`,
+    async () => {
+      const tun = await tunNode();
+      const locked = `${tempDir()}/tun`;
+      await ok(cmd`mknod ${locked} c 10 200`);
+      await ok(cmd`chmod 0600 ${locked}`);
+      const missing = `${tempDir()}/phantun/server.iface`; // a fresh /run
+      const rootsFile = `${tempDir()}/iface`;
+      await ok(cmd`touch ${rootsFile}`);
+      const cap = cmd`--cap-add NET_ADMIN`;
+      const dev = (node: string) => cmd`--device ${node}:/dev/net/tun`;
+      const mode = cmd`-e MODE=server`;
+      const cases: Record<string, string[]> = {
+        "no TUN device": [...cap, ...mode, "--"],
+        "no NET_ADMIN": [...dev(tun), ...mode, "--"],
+        "non-root profile under no-new-privileges": [
+          ...cap,
+          ...cmd`--security-opt no-new-privileges`,
+          ...dev(tun),
+          ...mode,
+          "--",
+        ],
+        "`/dev/net/tun` not usable by uid 65532": [
+          ...cap,
+          ...dev(locked),
+          ...mode,
+          "--",
+        ],
+        "`tun` module not loaded": [
+          ...cap,
+          ...dev(await deadNode()),
+          ...mode,
+          "--",
+        ],
+        "handoff file missing after a reboot": [
+          ...cap,
+          ...dev(tun),
+          ...handoff(missing),
+          ...mode,
+          "--",
+        ],
+        "handoff file not writable": [
+          ...cap,
+          ...dev(tun),
+          ...handoff(rootsFile),
+          ...mode,
+          "--",
+        ],
+        "MODE unset": [...cap, ...dev(tun), "--"],
+        "MODE wrong": [...cap, ...dev(tun), "-e", "MODE=Server", "--"],
+      };
+      const rows = table();
+      const run = async (flags: string[], args?: string[]) => {
+        const separator = flags.lastIndexOf("--");
+        return await engineExec(
+          engine,
+          server(engine, flags.slice(0, separator), [
+            ...flags.slice(separator),
+            ...(args ?? cmd`--local 4567 --remote 127.0.0.1:1234 --tun ptun0`),
+          ]),
+        );
+      };
+      const outcomes = new Map<string, { stderr: string; code: number }>();
+      for (const [name, flags] of Object.entries(cases)) {
+        outcomes.set(name, await run(flags));
+      }
+      outcomes.set(
+        "a forgotten `--`",
+        await engineExec(
+          engine,
+          cmd`run --rm --network none ${cap} ${
+            dev(tun)
+          } ${mode} ${engine.image} --local 4567 --remote 127.0.0.1:1234`,
+        ),
+      );
+      outcomes.set(
+        "an argument phantun rejects",
+        await run(
+          [...cap, ...dev(tun), ...mode, "--"],
+          cmd`--local 4567 --remote`,
+        ),
+      );
+      assert.deepEqual([...outcomes.keys()].sort(), [...rows.keys()].sort());
+      for (const [name, { stderr, code }] of outcomes) {
+        const row = rows.get(name)!;
+        assert.ok(
+          stderr.includes(row.message),
+          `${name}: "${row.message}" not in: ${stderr}`,
+        );
+        assert.equal(code, row.exit, `${name}: ${stderr}`);
+      }
+      // The engine made a directory for the missing file, as after a reboot.
+      assert.ok(Deno.statSync(missing).isDirectory);
+    },
+    engine,
+  );
+}
+
+imageTest(
+  "the README's log commands: phantun logs at RUST_LOG's level, read with docker logs and podman logs; without RUST_LOG it prints nothing",
+  async () => {
+    const tun = await tunNode();
+    const name = "phantun-runtime-test-logs";
+    const replacements = [
+      ["--network host", "--network none"] as const,
+      device(tun),
+      [/phantun-logs/g, name] as const,
+    ];
+    for (const engine of ENGINES) {
+      // The run, then this engine's own logs line.
+      const text = `${lines(LOGS, 0, 2)}\n${
+        lines(LOGS, engine === PODMAN ? 3 : 2, engine === PODMAN ? 4 : 3)
+      }`;
+      await remove(engine, name);
+      try {
+        const run = await readme(engine, text, replacements);
+        assert.equal(run.code, 0, run.stderr);
+        await waitForLink(engine, name, "ptun0");
+        const logs = await readme(engine, lines(text, 2), replacements);
+        assert.match(
+          logs.stdout + logs.stderr,
+          /INFO +server > Created TUN device ptun0/,
+        );
+      } finally {
+        await remove(engine, name);
+      }
+    }
+    await remove(DOCKER, name);
+    try {
+      await ok(
+        cmd`${DOCKER.bin} run -d --name ${name} --network none --cap-add NET_ADMIN --device ${tun}:/dev/net/tun -e MODE=server ${DOCKER.image} -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`,
+      );
+      await waitForLink(DOCKER, name, "ptun0");
+      const { stdout, stderr } = await engineExec(DOCKER, cmd`logs ${name}`);
+      assert.equal(stdout + stderr, "");
+    } finally {
+      await remove(DOCKER, name);
+    }
+  },
+  PODMAN,
+);
