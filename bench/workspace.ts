@@ -166,12 +166,14 @@ export function createWorkspace(phantunDir: string): Workspace {
 /** The argv of each subject in `ws`. */
 export function subjects(ws: Workspace): Subjects {
   const app = `${ws.dir}/app`;
+  // As the image's ENTRYPOINT: Deno's own variables removed, DENO_DIR pinned.
+  const launcher = [...LAUNCHER, `DENO_DIR=${ws.env.DENO_DIR}`];
   const entrypoint = (
     main: string,
     dir: string,
     phantunArgs: readonly string[],
   ) => [
-    ...LAUNCHER,
+    ...launcher,
     DENO,
     "run",
     "--no-prompt",
@@ -188,7 +190,7 @@ export function subjects(ws: Workspace): Subjects {
       entrypoint("main.js", dir, phantunArgs),
     supervisorSources: (dir) => entrypoint("main.ts", dir, []),
     denoContract: (program) => [
-      ...LAUNCHER, // blocking SIGUSR1 is part of the contract
+      ...launcher, // blocking SIGUSR1 is part of the contract
       DENO,
       "run",
       "--no-config",

@@ -1,15 +1,18 @@
 /** How the tests, the demo and the benchmarks start the real supervisor. */
+import { envWords } from "./deno_env.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /**
- * What every launch of the supervisor puts before `deno`: GNU env starting it
- * with SIGUSR1 blocked in all its threads, so that Deno never opens its V8
- * inspector (DESIGN.md, "Signals"). The image's ENTRYPOINT and the deno.json
- * task do the same. Anything between this and the Deno binary that forks
- * before running it (a shell, npm's bin.cjs shim) would unblock it again.
+ * What every launch of the supervisor outside the image puts before `deno`:
+ * GNU env starting it with SIGUSR1 blocked in all its threads, so that Deno
+ * never opens its V8 inspector (DESIGN.md, "Signals"), and with the variables
+ * Deno reads for itself removed or pinned (deno_env.ts). The deno.json task
+ * does the same, the image's ENTRYPOINT with DENO_DIR pinned. Anything
+ * between this and the Deno binary that forks before running it (a shell,
+ * npm's bin.cjs shim) would unblock SIGUSR1 again.
  */
-export const LAUNCHER: readonly string[] = ["env", "--block-signal=USR1"];
+export const LAUNCHER: readonly string[] = ["env", ...envWords(false)];
 
 /**
  * The contract's permission manifest as flags, for binaries in `dir` and,

@@ -173,8 +173,9 @@ Deno.test("across every supervisor scenario the permission audit log holds only 
   const seen = new Set<string>();
   for (const scenario of SCENARIOS) {
     const audit = Deno.makeTempFileSync({ suffix: ".jsonl" });
+    // After the launcher, which removes DENO_AUDIT_PERMISSIONS (e2e/deno_env.ts).
     const { fake, file } = await runScenario(scenario, {
-      env: { DENO_AUDIT_PERMISSIONS: audit },
+      wrapper: ["env", `DENO_AUDIT_PERMISSIONS=${audit}`],
     });
     const binary = `${fake.dir}/phantun_${scenario.mode ?? "client"}`;
     const allowed = new Set([
