@@ -7,14 +7,17 @@
 #
 # Every stage but the last runs on the build machine's architecture
 # (--platform=$BUILDPLATFORM) and produces files for TARGETARCH (amd64 or
-# arm64): phantun is cross-compiled, Deno and the runtime libraries are the
-# target's own packages. Only the final stage is the target's, and its one
-# RUN (filling V8's code cache) is the only step that may run under emulation.
+# arm64): phantun is cross-compiled, Deno is npm's build for the target, and
+# the runtime libraries are the target's own Debian packages. Only the final
+# stage is the target's, and its one RUN (filling V8's code cache) is the only
+# step that may run under emulation. The image carries what a scanner needs:
+# dpkg status entries for its Debian files, phantun's crates inside its
+# binaries (cargo auditable), and a CycloneDX SBOM of the whole.
 #
 # Build args (see README): PHANTUN_UPSTREAM, PHANTUN_OWNER, PHANTUN_REPO,
 # PHANTUN_COMMIT, PHANTUN_TARBALL_SHA256, RUNTIME_VERSION, RUNTIME_SOURCE,
-# RUNTIME_REVISION, NPM_REGISTRY and the *_IMAGE base images below, each
-# pinned and overridable.
+# RUNTIME_REVISION, SOURCE_DATE_EPOCH, NPM_REGISTRY and the *_IMAGE base
+# images below, each pinned and overridable.
 
 ARG DEBIAN_IMAGE=debian:12.15-slim
 ARG RUST_IMAGE=rust:1.96.0-slim-bookworm
@@ -29,6 +32,9 @@ ARG RUNTIME_VERSION=0.1.0
 # This repository's URL and the commit the image is built from (labels).
 ARG RUNTIME_SOURCE=
 ARG RUNTIME_REVISION=
+# The SBOM's timestamp, in seconds since 1970 (e.g. the commit's time); none
+# when empty. Nothing else in the image depends on the time of the build.
+ARG SOURCE_DATE_EPOCH=
 
 FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS tools
 ARG TARGETARCH
@@ -60,13 +66,16 @@ ARG PHANTUN_TARBALL_SHA256
 ADD ${PHANTUN_UPSTREAM}/${PHANTUN_OWNER}/${PHANTUN_REPO}/info/refs?service=git-upload-pack /tmp/phantun-refs
 RUN fetch-phantun.sh
 
-# Build for TARGETARCH: the Rust target and, when it is not the build
+# Build for TARGETARCH with `cargo auditable`, which embeds phantun's crates
+# in each binary for scanners: the Rust target and, when it is not the build
 # machine's, Debian's cross linker. The same source, however fetched, reuses
 # this layer from the cache. Cargo.lock is the source's own, or the one cargo
-# wrote when it had none; it goes into the image for scanners.
+# wrote when it had none; it goes into the image, and `cargo metadata` (the
+# crates' licenses) into the SBOM.
 FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS build
 ARG BUILDARCH
 ARG TARGETARCH
+RUN cargo install --locked cargo-auditable --version 0.7.7
 COPY --from=fetch /src /src
 WORKDIR /src
 RUN case "$TARGETARCH" in \
@@ -81,55 +90,80 @@ RUN case "$TARGETARCH" in \
       && export "CARGO_TARGET_$(echo "$target" | tr a-z- A-Z_)_LINKER=$gnu-gcc"; \
     fi \
  && rustup target add "$target" \
- && cargo build --release --target "$target" $(test -f Cargo.lock && echo --locked) \
+ && cargo auditable build --release --target "$target" $(test -f Cargo.lock && echo --locked) \
  && install -D -m 0755 "target/$target/release/client" /out/phantun_client \
  && install -D -m 0755 "target/$target/release/server" /out/phantun_server \
- && install -m 0644 Cargo.lock /out/Cargo.lock
+ && install -m 0644 Cargo.lock /out/Cargo.lock \
+ && cargo metadata --format-version 1 --locked --offline --filter-platform "$target" >/out/cargo-metadata.json
 
 # Assemble the runtime's whole filesystem in /rootfs: tini, GNU env (to start
-# Deno with SIGUSR1 blocked), deno, phantun with cap_net_admin+ep, the
-# libraries they link (rootfs-libs.sh), the supervisor and the records. tini,
-# env and the libraries come from the target architecture's Debian packages.
-# The supervisor goes in as one module, /app/main.js, that `deno bundle` makes
-# of main.ts and lib/ (Deno's own bundler, esbuild, fetched from npm with the
-# stage's CA store): loading twelve modules instead of one cost ~1.5-3 ms at
-# every start (DESIGN.md §8, §11).
+# Deno with SIGUSR1 blocked and its own variables removed), deno, phantun with
+# cap_net_admin+ep, the libraries they link (rootfs-libs.sh), the supervisor,
+# and the records. tini, env, the libraries and os-release come from the
+# target architecture's Debian packages, each with its copyright file and a
+# dpkg status entry (dpkg-status.sh). The supervisor goes in as one module,
+# /app/main.js, that `deno bundle` makes of main.ts and lib/ (Deno's own
+# bundler, esbuild, fetched from npm with the stage's CA store): loading
+# twelve modules instead of one cost ~1.5-3 ms at every start (DESIGN.md §8,
+# §11). Last, sbom.ts writes the SBOM of the finished tree.
 FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS assemble
 ARG TARGETARCH
 RUN { [ "$TARGETARCH" = "$(dpkg --print-architecture)" ] || dpkg --add-architecture "$TARGETARCH"; } \
  && apt-get update \
  && apt-get install -y --no-install-recommends binutils ca-certificates libcap2-bin \
- && cd /tmp \
- && apt-get download "libc6:$TARGETARCH" "libgcc-s1:$TARGETARCH" "tini:$TARGETARCH" "coreutils:$TARGETARCH" \
+ && mkdir /debs && cd /debs \
+ && apt-get download "libc6:$TARGETARCH" "libgcc-s1:$TARGETARCH" "gcc-12-base:$TARGETARCH" \
+      "tini:$TARGETARCH" "coreutils:$TARGETARCH" "base-files:$TARGETARCH" \
  && for deb in *.deb; do dpkg-deb -x "$deb" /sysroot; done \
- && rm -rf /var/lib/apt/lists/* /tmp/*.deb
-COPY scripts/rootfs-libs.sh /usr/local/bin/
+ && mkdir /records && sha256sum *.deb >/records/debs.sha256 \
+ && rm -rf /var/lib/apt/lists/*
+COPY scripts/rootfs-libs.sh scripts/dpkg-status.sh /usr/local/bin/
 COPY --from=deno /out/target/deno /rootfs/usr/local/bin/deno
+COPY --from=deno /out/target/deno.record /records/
 COPY --from=deno /out/build/deno /usr/local/bin/deno
 COPY --from=build /out/phantun_client /out/phantun_server /rootfs/usr/local/bin/
 COPY --from=build /out/Cargo.lock /rootfs/usr/local/share/phantun-runtime/Cargo.lock
+COPY --from=build /out/cargo-metadata.json /records/
 COPY --from=fetch /out/phantun-source /rootfs/usr/local/share/phantun-runtime/phantun-source
+COPY --from=fetch /out/phantun-source /records/
 COPY deno.json deno.lock main.ts /src/
 COPY lib/ /src/lib/
+COPY scripts/sbom.ts scripts/auditable.ts /src/scripts/
 ARG NPM_REGISTRY
 ARG RUNTIME_VERSION
+ARG RUNTIME_SOURCE
+ARG RUNTIME_REVISION
+ARG SOURCE_DATE_EPOCH
 RUN cd /rootfs \
  && version=$(deno eval 'console.log(JSON.parse(Deno.readTextFileSync("/src/deno.json")).version)') \
  && { [ "$version" = "$RUNTIME_VERSION" ] \
       || { echo "RUNTIME_VERSION=$RUNTIME_VERSION but deno.json has $version" >&2; exit 1; }; } \
- && install -D -m 0755 /sysroot/usr/bin/tini-static usr/bin/tini \
+ && install -D -m 0755 /sysroot/usr/bin/tini usr/bin/tini \
  && install -D -m 0755 /sysroot/usr/bin/env usr/bin/env \
- && rootfs-libs.sh /sysroot /rootfs usr/bin/env usr/local/bin/* \
+ && install -D -m 0644 /sysroot/usr/lib/os-release usr/lib/os-release \
+ && mkdir etc && ln -s ../usr/lib/os-release etc/os-release \
+ && rootfs-libs.sh /sysroot /rootfs usr/bin/tini usr/bin/env usr/local/bin/* \
  && for binary in usr/local/bin/phantun_*; do setcap cap_net_admin+ep "$binary"; done \
+ && for package in libc6 libgcc-s1 gcc-12-base tini coreutils base-files; do \
+      doc=usr/share/doc/$package; mkdir -p usr/share/doc; \
+      if [ -L "/sysroot/$doc" ]; then cp -P "/sysroot/$doc" "$doc"; \
+      else install -D -m 0644 "/sysroot/$doc/copyright" "$doc/copyright"; fi; \
+    done \
+ && dpkg-status.sh /debs /rootfs \
  && mkdir -p run/phantun app \
  && cp /src/deno.json /src/deno.lock app/ \
  && cd /src \
  && DENO_DIR=/tmp/deno-bundle DENO_TLS_CA_STORE=system NPM_CONFIG_REGISTRY="$NPM_REGISTRY" \
-    deno bundle --quiet --platform=deno --output=/rootfs/app/main.js main.ts
+    deno bundle --quiet --platform=deno --output=/rootfs/app/main.js main.ts \
+ && printf 'version=%s\nsource=%s\nrevision=%s\narch=%s\nepoch=%s\n' \
+      "$RUNTIME_VERSION" "$RUNTIME_SOURCE" "$RUNTIME_REVISION" "$TARGETARCH" "$SOURCE_DATE_EPOCH" >/records/build \
+ && deno run --quiet --allow-read=/rootfs,/records \
+      --allow-write=/rootfs/usr/local/share/phantun-runtime/sbom.cdx.json \
+      scripts/sbom.ts /rootfs /records /rootfs/usr/local/share/phantun-runtime/sbom.cdx.json
 
 FROM scratch
 COPY --from=assemble /rootfs/ /
-ENV DENO_DIR=/deno-dir DENO_NO_UPDATE_CHECK=1
+ENV DENO_DIR=/deno-dir DENO_NO_UPDATE_CHECK=1 DENO_DISABLE_NODE_SHIM=1
 WORKDIR /app
 # Run the supervisor once now, so that V8's code cache for it is in the image.
 RUN ["/usr/local/bin/deno", "run", "--no-prompt", "--quiet", "--config=/app/deno.json", "-P=production", "/app/main.js", "--version"]
@@ -141,6 +175,7 @@ ARG PHANTUN_OWNER
 ARG PHANTUN_REPO
 ARG PHANTUN_COMMIT
 ARG PHANTUN_TARBALL_SHA256
+ARG SOURCE_DATE_EPOCH
 LABEL org.opencontainers.image.title="phantun-runtime" \
       org.opencontainers.image.description="Upstream phantun (UDP over fake TCP) client and server under a Deno supervisor" \
       org.opencontainers.image.version="${RUNTIME_VERSION}" \
@@ -151,9 +186,100 @@ LABEL org.opencontainers.image.title="phantun-runtime" \
       phantun-runtime.phantun.commit="${PHANTUN_COMMIT:-HEAD}" \
       phantun-runtime.phantun.tarball-sha256="${PHANTUN_TARBALL_SHA256}" \
       phantun-runtime.phantun.record="/usr/local/share/phantun-runtime/phantun-source" \
-      phantun-runtime.phantun.cargo-lock="/usr/local/share/phantun-runtime/Cargo.lock"
+      phantun-runtime.phantun.cargo-lock="/usr/local/share/phantun-runtime/Cargo.lock" \
+      phantun-runtime.sbom="/usr/local/share/phantun-runtime/sbom.cdx.json" \
+      phantun-runtime.source-date-epoch="${SOURCE_DATE_EPOCH}" \
+      phantun-runtime.permissions='{"env":["MODE","IFACE_NAME","IFACE_FILE"],"run":["/usr/local/bin/phantun_client","/usr/local/bin/phantun_server"],"write":["/run/phantun/iface"],"read":["/run/phantun/iface"]}'
 USER 65532:65532
-# env --block-signal=USR1: Deno opens its V8 inspector when SIGUSR1 arrives;
-# blocked in all of Deno's threads, the signal stays pending (DESIGN.md §4).
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/env", "--block-signal=USR1", "/usr/local/bin/deno", "run", "--no-prompt", "--quiet", "--config=/app/deno.json", "-P=production", "/app/main.js"]
+# env starts Deno with SIGUSR1 blocked (Deno opens its V8 inspector when it
+# arrives; blocked in all of Deno's threads, it stays pending) and with the
+# variables Deno reads for itself removed or pinned (e2e/deno_env.ts, the
+# list's one home; DESIGN.md §4 and §3).
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/env", "--block-signal=USR1", "-u", \
+  "DENO_UNSTABLE_CONTROL_SOCK", "-u", "DENO_PERMISSION_BROKER_PATH", "-u", \
+  "DENO_AUDIT_PERMISSIONS", "-u", "DENO_TRACE_PERMISSIONS", "-u", \
+  "COMPLETE", "-u", "DENO_CONNECTED", "-u", "DENO_DEPLOY_TUNNEL_ENDPOINT", \
+  "-u", "DENO_DEPLOY_TOKEN", "-u", "DENO_DEPLOY_ORG", "-u", \
+  "DENO_DEPLOY_APP", "-u", "DENO_CACHE_LSC_ENDPOINT", "-u", \
+  "DENO_UNSTABLE_CRON_SOCK", "-u", \
+  "DENO_DONT_USE_INTERNAL_BASE_UPGRADE_URL", "-u", "DENO_AUTH_TOKENS", "-u", \
+  "DENO_AUTO_SERVE", "-u", "DENO_SERVE_ADDRESS", "-u", "X_DENO_FETCH_TOKEN", \
+  "-u", "CDN_LOOP", "-u", "HTTP_PROXY", "-u", "http_proxy", "-u", \
+  "HTTPS_PROXY", "-u", "https_proxy", "-u", "ALL_PROXY", "-u", "all_proxy", \
+  "-u", "NO_PROXY", "-u", "no_proxy", "-u", "NODE_USE_ENV_PROXY", "-u", \
+  "DENO_KV_DEFAULT_PATH", "-u", "DENO_KV_PATH_PREFIX", "-u", \
+  "DENO_KV_ACCESS_TOKEN", "-u", "OTEL_DENO", "-u", "OTEL_DENO_TRACING", \
+  "-u", "OTEL_DENO_METRICS", "-u", "OTEL_DENO_CONSOLE", "-u", \
+  "OTEL_DENO_VSOCK", "-u", "OTEL_PROPAGATORS", "-u", \
+  "DENO_UNSTABLE_OTEL_DETERMINISTIC", "-u", "OTEL_EXPORTER_OTLP_PROTOCOL", \
+  "-u", "OTEL_EXPORTER_OTLP_ENDPOINT", "-u", "OTEL_EXPORTER_OTLP_HEADERS", \
+  "-u", "OTEL_EXPORTER_OTLP_TIMEOUT", "-u", \
+  "OTEL_EXPORTER_OTLP_COMPRESSION", "-u", "OTEL_EXPORTER_OTLP_INSECURE", \
+  "-u", "OTEL_EXPORTER_OTLP_CERTIFICATE", "-u", \
+  "OTEL_EXPORTER_OTLP_CLIENT_KEY", "-u", \
+  "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "-u", \
+  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "-u", \
+  "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "-u", \
+  "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "-u", \
+  "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "-u", \
+  "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "-u", \
+  "OTEL_EXPORTER_OTLP_LOGS_HEADERS", "-u", \
+  "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "-u", \
+  "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "-u", \
+  "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "-u", \
+  "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "-u", \
+  "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "-u", \
+  "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "-u", \
+  "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "-u", \
+  "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "-u", \
+  "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "-u", \
+  "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "-u", \
+  "OTEL_METRIC_EXPORT_INTERVAL", "-u", "OTEL_TRACES_SAMPLER", "-u", \
+  "OTEL_TRACES_SAMPLER_ARG", "-u", "OTEL_SPAN_EVENT_COUNT_LIMIT", "-u", \
+  "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "-u", "OTEL_ATTRIBUTE_COUNT_LIMIT", \
+  "-u", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-u", \
+  "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-u", "OTEL_RESOURCE_ATTRIBUTES", \
+  "-u", "OTEL_SERVICE_NAME", "-u", "OTEL_BSP_SCHEDULE_DELAY", "-u", \
+  "OTEL_BSP_MAX_QUEUE_SIZE", "-u", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "-u", \
+  "OTEL_BSP_EXPORT_TIMEOUT", "-u", "OTEL_BSP_MAX_CONCURRENT_EXPORTS", "-u", \
+  "OTEL_BLRP_SCHEDULE_DELAY", "-u", "OTEL_BLRP_EXPORT_TIMEOUT", "-u", \
+  "OTEL_BLRP_MAX_QUEUE_SIZE", "-u", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "-u", \
+  "DENO_CERT", "-u", "DENO_TLS_CA_STORE", "-u", "NODE_EXTRA_CA_CERTS", "-u", \
+  "NODE_USE_SYSTEM_CA", "-u", "NODE_TLS_REJECT_UNAUTHORIZED", "-u", \
+  "SSL_CERT_FILE", "-u", "SSL_CERT_DIR", "-u", "SSLKEYLOGFILE", "-u", \
+  "DENO_COVERAGE_DIR", "-u", "DENO_SNAPSHOT_IMPORT_GRAPH", "-u", \
+  "DENO_WEBGPU_TRACE", "-u", "SQLITE_TMPDIR", "-u", "NODE_OPTIONS", "-u", \
+  "DENO_COMPAT", "-u", "DENO_CONDITIONS", "-u", \
+  "DENO_UNSTABLE_LAZY_DYNAMIC_IMPORTS", "-u", \
+  "DENO_UNSTABLE_NPM_LAZY_CACHING", "-u", "DENO_UNSTABLE_RAW_IMPORTS", "-u", \
+  "DENO_UNSTABLE_SLOPPY_IMPORTS", "-u", "DENO_UNSTABLE_TSGO", "-u", \
+  "DENO_INSTALL_ARCH", "-u", "DENO_DONT_USE_INTERNAL_NODE_COMPAT_STATE_FD", \
+  "-u", "DENO_NO_PACKAGE_JSON", "-u", "JSR_URL", "-u", "JSR_NPM_URL", "-u", \
+  "NPM_CONFIG_REGISTRY", "-u", "NPM_CONFIG_REPLACE_REGISTRY_HOST", "-u", \
+  "npm_config_replace_registry_host", "-u", "NPM_CONFIG_MIN_RELEASE_AGE", \
+  "-u", "npm_config_min_release_age", "-u", "DENO_EMIT_CACHE_MODE", "-u", \
+  "DENO_CACHE_DB_MODE", "-u", "DENO_DISABLE_VERBATIM_MODULE_SYNTAX", "-u", \
+  "DENO_PATCH_REACT_CVE", "-u", "DENO_INTERNAL_NPM_CMD_NAME", "-u", \
+  "DENO_INTERNAL_IS_LIFECYCLE_SCRIPT", "-u", \
+  "DENO_KV_REQUIRES_DISTRIBUTED_DATABASE", "-u", "DENO_KV_DB_MODE", "-u", \
+  "DENO_DISABLE_OFFSCREEN_CANVAS", "-u", "DENO_V8_FLAGS", "-u", \
+  "DENO_USE_CGROUPS", "-u", "DENO_TOKIO_EVENT_INTERVAL", "-u", \
+  "DENO_TOKIO_GLOBAL_QUEUE_INTERVAL", "-u", \
+  "DENO_TOKIO_MAX_IO_EVENTS_PER_TICK", "-u", "DENO_TOKIO_METRICS", "-u", \
+  "DENO_TOKIO_METRICS_INTERVAL", "-u", "DENO_USR2_MEMORY_TRIM", "-u", \
+  "DENO_USE_WRITEV", "-u", "DENO_WEBGPU_BACKEND", "-u", \
+  "DENO_WEBGPU_DX12_COMPILER", "-u", "OPENSSL_ia32cap", "-u", \
+  "SIMDUTF_FORCE_IMPLEMENTATION", "-u", "ICU_DATA", "-u", \
+  "ICU_TIMEZONE_FILES_DIR", "-u", "DENO_LOG", "-u", "DENO_LOG_STYLE", "-u", \
+  "DENO_LOG_LAZY_LOAD", "-u", "DENO_STARTUP_PHASES", "-u", \
+  "DENO_NO_FILTER_FRAMES", "-u", "NODE_DEBUG", "-u", "NODE_DEBUG_NATIVE", \
+  "-u", "DENO_NODE_TRACE_EVENT_CATEGORIES", "-u", \
+  "DENO_NODE_USE_OPENSSL_CA", "-u", "DENO_EXTRA_STDIO_FDS", "-u", \
+  "NODE_CHANNEL_FD", "-u", "NODE_CHANNEL_SERIALIZATION_MODE", "-u", \
+  "NODE_UNIQUE_ID", "-u", "NODE_CLUSTER_SCHED_POLICY", "-u", \
+  "DENO_NODE_SHIM_ACTIVE", "-u", "UNSTABLE_INSPECTOR_WS_EVENTS", \
+  "DENO_NO_UPDATE_CHECK=1", "OTEL_SDK_DISABLED=true", \
+  "DENO_DISABLE_NODE_SHIM=1", "DENO_DIR=/deno-dir", "/usr/local/bin/deno", \
+  "run", "--no-prompt", "--quiet", "--config=/app/deno.json", \
+  "-P=production", "/app/main.js"]
 CMD ["--help"]

@@ -3,7 +3,9 @@
 # Usage: fetch-deno.sh ARCH DIR   (ARCH: a Docker arch, amd64 or arm64)
 # Puts DIR/deno: Deno 2.9.6 for ARCH, the binary npm's `deno` package ships
 # (@deno/linux-<arch>-glibc), downloaded from $NPM_REGISTRY and refused
-# unless it matches the integrity the registry published, pinned here.
+# unless it matches the integrity the registry published, pinned here; and
+# DIR/deno.record, what it is (package, version, url, integrity, license) for
+# the SBOM.
 set -eu
 version=2.9.6
 case "$1" in
@@ -22,5 +24,8 @@ actual=$(sha512sum /tmp/deno.tgz | cut -d' ' -f1)
 mkdir -p "$2"
 tar -xzf /tmp/deno.tgz -C "$2" --strip-components=1 --no-same-owner package/deno
 chmod 0755 "$2/deno"
+license=$(tar -xzOf /tmp/deno.tgz package/package.json | sed -n 's/^ *"license": *"\([^"]*\)".*/\1/p')
+printf 'package=@deno/%s\nversion=%s\nurl=%s\nintegrity=%s\nlicense=%s\n' \
+  "$package" "$version" "$url" "$integrity" "$license" >"$2/deno.record"
 rm /tmp/deno.tgz
 echo "fetch-deno: $package $version"

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The extra engines and tools the image tests use, installed only when absent:
 #   docker buildx and docker compose v2 as CLI plugins (~/.docker/cli-plugins),
-#     built once from the Go module proxy and kept in the cache outside git
+#     and registry, buildkitd, cosign and syft, built once from the Go module
+#     proxy (in parallel) and kept in the cache outside git
 #   QEMU user emulation for arm64 (binfmt_misc registered by hand: no systemd)
 #   podman, with a containers.conf for these machines (see below)
-#   kubernetes-validate in a venv in the cache (offline Kubernetes schemas)
+#   kubernetes-validate and cyclonedx-python-lib in a venv in the cache
+#     (offline Kubernetes and CycloneDX schemas)
 # The image tests find them where this puts them: the plugins in
-# ~/.docker/cli-plugins, $cache/containers.conf, $cache/venv/bin. Progress
-# goes to stderr. Fast after the first run.
+# ~/.docker/cli-plugins, $cache/containers.conf, $cache/venv/bin, and the
+# other Go tools as $cache/NAME-VERSION. Progress goes to stderr. Fast after
+# the first run.
 set -euo pipefail
 cache="${PHANTUN_CACHE:-$HOME/.cache/phantun-runtime}"
 plugins="$HOME/.docker/cli-plugins"
-buildx=v0.38.2 compose=v2.40.3 kubernetes_validate=1.37.0
+buildx=v0.38.2 compose=v2.40.3 registry=v0.22.1 buildkit=v0.34.2 cosign=v2.6.5 syft=v1.57.1
+kubernetes_validate=1.37.0 cyclonedx=11.12.0
 mkdir -p "$cache" "$plugins"
 log() { echo "provision-tools: $*" >&2; }
 work=$(mktemp -d)
@@ -34,31 +38,62 @@ go() {
   [ -x "$bin" ] || { log "go is required (not on PATH nor at /usr/local/go/bin/go)"; exit 1; }
   "$bin" "$@"
 }
+# install_module MODULE VERSION PACKAGE OUT [LDFLAGS]: go install of PACKAGE.
+install_module() {
+  local bin="$work/bin-$(basename "$4")"
+  GOBIN="$bin" GOFLAGS=-mod=mod go install -trimpath -ldflags "-s -w ${5:-}" "$3@$2"
+  mv "$bin/$(basename "$3")" "$4"
+}
+# build_module MODULE VERSION PACKAGE OUT [LDFLAGS]: go build in a copy of the
+# module, for those whose go.mod has exclude directives (go install refuses them).
+build_module() {
+  local dir copy="$work/src-$(basename "$4")"
+  dir=$(go mod download -json "$1@$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  cp -r "$dir" "$copy"
+  chmod -R u+w "$copy"
+  (cd "$copy" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w ${5:-}" -o "$4" "$3")
+}
+# tool HOW MODULE VERSION PACKAGE OUT [LDFLAGS]: builds OUT in the background
+# unless it is cached; `wait_tools` collects them.
+pids=() outs=()
+tool() {
+  local how=$1 out=$5
+  [ -x "$out" ] && return
+  log "building $(basename "$out") in the background"
+  ("$how" "$2" "$3" "$4" "$out.part" "${6:-}" >"$work/$(basename "$out").log" 2>&1 && mv "$out.part" "$out") &
+  pids+=($!) outs+=("$out")
+}
+wait_tools() {
+  local i failed=0
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      log "building $(basename "${outs[$i]}") failed:"
+      tail -n 30 "$work/$(basename "${outs[$i]}").log" >&2
+      failed=1
+    fi
+  done
+  return $failed
+}
+
+tool install_module github.com/docker/buildx "$buildx" github.com/docker/buildx/cmd/buildx \
+  "$cache/docker-buildx-$buildx" "-X github.com/docker/buildx/version.Version=$buildx"
+tool build_module github.com/docker/compose/v2 "$compose" ./cmd "$cache/docker-compose-$compose" \
+  "-X github.com/docker/compose/v2/internal.Version=$compose"
+tool install_module github.com/google/go-containerregistry "$registry" \
+  github.com/google/go-containerregistry/cmd/registry "$cache/registry-$registry"
+tool build_module github.com/moby/buildkit "$buildkit" ./cmd/buildkitd "$cache/buildkitd-$buildkit" \
+  "-X github.com/moby/buildkit/version.Version=$buildkit"
+tool install_module github.com/sigstore/cosign/v2 "$cosign" github.com/sigstore/cosign/v2/cmd/cosign \
+  "$cache/cosign-$cosign" "-X sigs.k8s.io/release-utils/version.gitVersion=$cosign"
+tool install_module github.com/anchore/syft "$syft" github.com/anchore/syft/cmd/syft \
+  "$cache/syft-$syft" "-X main.version=$syft"
+wait_tools
+
 # plugin NAME VERSION: puts the cached build of docker-NAME in the plugin directory.
 plugin() {
   cmp -s "$cache/docker-$1-$2" "$plugins/docker-$1" || install -m 0755 "$cache/docker-$1-$2" "$plugins/docker-$1"
 }
-
-if [ ! -x "$cache/docker-buildx-$buildx" ]; then
-  log "building docker buildx $buildx (~2 min)"
-  GOBIN="$work/bin" GOFLAGS=-mod=mod go install -trimpath \
-    -ldflags "-s -w -X github.com/docker/buildx/version.Version=$buildx" \
-    "github.com/docker/buildx/cmd/buildx@$buildx" >&2
-  mv "$work/bin/buildx" "$cache/docker-buildx-$buildx"
-fi
 plugin buildx "$buildx"
-
-if [ ! -x "$cache/docker-compose-$compose" ]; then
-  # go install refuses compose (exclude directives in its go.mod): build the module's copy.
-  log "building docker compose $compose (~2 min)"
-  dir=$(go mod download -json "github.com/docker/compose/v2@$compose" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  cp -r "$dir" "$work/compose"
-  chmod -R u+w "$work/compose"
-  (cd "$work/compose" && GOFLAGS=-mod=mod go build -trimpath \
-    -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$compose" \
-    -o "$work/docker-compose" ./cmd >&2)
-  mv "$work/docker-compose" "$cache/docker-compose-$compose"
-fi
 plugin compose "$compose"
 
 # PID 1 is not systemd: mount binfmt_misc and register qemu-aarch64 by hand.
@@ -87,9 +122,11 @@ EOF
 cmp -s "$work/containers.conf" "$cache/containers.conf" || cp "$work/containers.conf" "$cache/containers.conf"
 
 venv="$cache/venv"
-if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("kubernetes-validate") != sys.argv[1])' \
-  "$kubernetes_validate" 2>/dev/null; then
-  log "installing kubernetes-validate $kubernetes_validate"
+if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys
+sys.exit(m.version("kubernetes-validate") != sys.argv[1] or m.version("cyclonedx-python-lib") != sys.argv[2])' \
+  "$kubernetes_validate" "$cyclonedx" 2>/dev/null; then
+  log "installing kubernetes-validate $kubernetes_validate and cyclonedx-python-lib $cyclonedx"
   python3 -m venv --clear "$venv"
-  "$venv/bin/pip" install -q "kubernetes-validate==$kubernetes_validate" >&2
+  "$venv/bin/pip" install -q "kubernetes-validate==$kubernetes_validate" \
+    "cyclonedx-python-lib[json-validation]==$cyclonedx" >&2
 fi

@@ -5,36 +5,35 @@
 # taken from SYSROOT (the target architecture's Debian packages, unpacked):
 # the DT_NEEDED entries, followed through the libraries themselves, resolved
 # in SYSROOT's multiarch directories. readelf reads any architecture, so the
-# same steps serve a native and a cross build; links are resolved inside
-# SYSROOT (never on the build machine) and copied as files, at the path the
-# loader looks them up.
+# same steps serve a native and a cross build; links are kept as links, at the
+# path the loader looks them up, beside the files they name.
 set -eu
 sysroot=$1 rootfs=$2
 shift 2
 
 fail() { echo "rootfs-libs: $*" >&2; exit 1; }
 
-# The file a SYSROOT path finally names, its links resolved inside SYSROOT.
-resolve() {
+# copy PATH: SYSROOT's PATH becomes ROOTFS's PATH. Links stay links, each hop
+# resolved inside SYSROOT (never on the build machine), so that every file of
+# the image sits where its package puts it (dpkg-status.sh matches them).
+copy() {
   path=$1 hops=0
   while [ -L "$sysroot$path" ]; do
     hops=$((hops + 1))
-    [ "$hops" -le 40 ] || return 1
+    [ "$hops" -le 40 ] || fail "$1: more than 40 links"
     link=$(readlink "$sysroot$path")
+    mkdir -p "$rootfs$(dirname "$path")"
+    [ -L "$rootfs$path" ] || ln -s "$link" "$rootfs$path"
     case "$link" in
+      *..*) fail "$1: link $link may leave $sysroot" ;;
       /*) path=$link ;;
       *) path=$(dirname "$path")/$link ;;
     esac
   done
-  [ -f "$sysroot$path" ] && [ ! -L "$sysroot$(dirname "$path")" ] || return 1
-  printf '%s\n' "$path"
-}
-
-# copy PATH: SYSROOT's file PATH names becomes ROOTFS's PATH.
-copy() {
-  real=$(resolve "$1") || fail "$1 does not resolve to a file inside $sysroot"
-  mkdir -p "$rootfs$(dirname "$1")"
-  cp "$sysroot$real" "$rootfs$1"
+  [ -f "$sysroot$path" ] && [ ! -L "$sysroot$(dirname "$path")" ] ||
+    fail "$1 does not resolve to a file inside $sysroot"
+  mkdir -p "$rootfs$(dirname "$path")"
+  cp "$sysroot$path" "$rootfs$path"
 }
 
 queue="$*"

@@ -267,12 +267,16 @@ const DOCKER_FILES = new Set([
   "/etc/resolv.conf",
 ]);
 
+/** The packages' copyright files (libgcc-s1's a link to gcc-12-base's) and dpkg status entries. */
+const DEBIAN =
+  /^(\/usr\/share\/doc\/(libc6|gcc-12-base|tini|coreutils|base-files)\/copyright|\/usr\/share\/doc\/libgcc-s1|\/var\/lib\/dpkg\/status\.d\/(libc6|libgcc-s1|gcc-12-base|tini|coreutils|base-files)(\.md5sums)?)$/;
+
 /** The only libraries allowed: what deno and phantun link, and the loader. */
 const LIBRARY =
   /^\/lib(64)?\/([^/]+\/)?(libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|libdl\.so\.2|librt\.so\.1|libpthread\.so\.0|ld-linux-[^/]+\.so\.\d)$/;
 
 imageTest(
-  "the image holds only tini, env, deno, phantun, their libraries, phantun's records and the supervisor as one module with its code cache: no shell, no setuid or setgid file, cap_net_admin on phantun only",
+  "the image holds only tini, env, deno, phantun, their libraries, phantun's records, the SBOM, the Debian packages' copyright files, status entries and os-release, and the supervisor as one module with its code cache: no shell, no setuid or setgid file, cap_net_admin on phantun only",
   async () => {
     const dir = await exportImage(IMAGE);
     const files: string[] = [];
@@ -296,6 +300,9 @@ imageTest(
       "/usr/local/bin/phantun_server",
       RECORD,
       CARGO_LOCK,
+      "/usr/local/share/phantun-runtime/sbom.cdx.json",
+      "/usr/lib/os-release",
+      "/etc/os-release",
       "/app/deno.json",
       "/app/deno.lock",
       "/app/main.js",
@@ -306,7 +313,7 @@ imageTest(
       assert.ok(
         // Deno's own cache files beside the code cache.
         expected.includes(file) || LIBRARY.test(file) ||
-          file.startsWith("/deno-dir/"),
+          DEBIAN.test(file) || file.startsWith("/deno-dir/"),
         `unexpected ${file}`,
       );
     }
