@@ -1,0 +1,31 @@
+/**
+ * Regenerates deploy/seccomp/phantun-runtime.json from traces of the real
+ * scenarios (tests/image/seccomp_trace.ts): `deno task seccomp`, as root,
+ * with Docker, Podman and the image suite's tools (as for test:image), and
+ * the kernel log readable (dmesg).
+ */
+import { ensureImage, loadIntoPodman } from "../tests/image/harness.ts";
+import {
+  loggedOutside,
+  PROFILE,
+  profileText,
+  traceScenarios,
+} from "../tests/image/seccomp_trace.ts";
+
+await ensureImage();
+await loadIntoPodman();
+// strace sees the bulk, the container runtime's own calls included; a run
+// untraced under the profile in "log" mode adds what a traced process skips
+// (ptrace changes how Deno spawns phantun), until a run logs nothing.
+const trace = await traceScenarios();
+for (;;) {
+  const outside = await loggedOutside(profileText(trace));
+  if (outside.size === 0) break;
+  console.log(`logged outside the profile: ${[...outside].join(", ")}`);
+  for (const call of outside) trace.syscalls.add(call);
+}
+const root = new URL("../", import.meta.url).pathname;
+Deno.writeTextFileSync(`${root}${PROFILE}`, profileText(trace));
+console.log(
+  `${PROFILE}: ${trace.syscalls.size} calls and ${trace.sockets.size} socket kinds from ${trace.containers} containers`,
+);
