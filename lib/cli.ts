@@ -78,8 +78,8 @@ export function parseCommandLine(args: readonly string[]): Invocation {
 
 /**
  * `--help`, `--version`, `--phantun-dir=DIR` and `--phantun-dir DIR`; anything
- * else is refused. (Hand-written: importing node:util costs ~15 ms and ~2 MiB
- * at every start.)
+ * else is refused. (Hand-written: importing node:util loads Deno's Node layer
+ * at every start; DESIGN.md §6 has the cost.)
  */
 function parseOptions(
   own: readonly string[],

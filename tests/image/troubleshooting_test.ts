@@ -65,7 +65,7 @@ const server = (
 ) => cmd`run --rm --network none ${flags} ${engine.image} ${args}`;
 
 // Docker's: under rootful Podman the non-root profile holds NET_ADMIN itself
-// (README "Podman"), so the capability rows read differently there.
+// (deploy/README.md "Podman"), so the capability rows read differently there.
 {
   const engine = DOCKER;
   imageTest(

@@ -315,7 +315,7 @@ export class StreamingSupervisor {
 // ---------------------------------------------------------------------------
 // Shared by the test files
 
-/** Prints a figure for the README's reliability section (soak runs only). */
+/** Prints a figure for DESIGN.md §9's reliability table (soak runs only). */
 export function figure(text: string): void {
   if (SOAK) console.log(`FIGURE ${text}`);
 }
