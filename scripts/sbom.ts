@@ -95,12 +95,23 @@ const checksums = lockChecksums(
   Deno.readTextFileSync(`${rootfs}${share}/Cargo.lock`),
 );
 const metadata: {
-  packages: { name: string; version: string; license: string | null }[];
-} = JSON.parse(
-  Deno.readTextFileSync(`${records}/cargo-metadata.json`),
-);
-const licenseOf = new Map(
-  metadata.packages.map((p) => [`${p.name}@${p.version}`, p.license]),
+  packages: {
+    name: string;
+    version: string;
+    license: string | null;
+    license_file: string | null;
+  }[];
+} = JSON.parse(Deno.readTextFileSync(`${records}/cargo-metadata.json`));
+/** A crate's licenses: its SPDX expression, or the file it names instead. */
+const licensesOf = new Map(
+  metadata.packages.map((p) => [
+    `${p.name}@${p.version}`,
+    p.license
+      ? [{ expression: p.license.replaceAll("/", " OR ") }]
+      : p.license_file
+      ? [{ license: { name: `the crate's ${p.license_file.replace(/^.*\//, "")}` } }]
+      : undefined,
+  ]),
 );
 const osRelease = keyValues(`${rootfs}/usr/lib/os-release`);
 const distro = `${osRelease.ID}-${osRelease.VERSION_ID.replaceAll('"', "")}`;
@@ -110,8 +121,6 @@ type Component = Record<string, any>;
 const occurrences = (...paths: string[]) => ({
   occurrences: paths.map((location) => ({ location })),
 });
-const expression = (license: string | null | undefined) =>
-  license ? [{ expression: license.replaceAll("/", " OR ") }] : undefined;
 
 const supervisor: Component = {
   type: "application",
@@ -164,7 +173,7 @@ const phantun: Component = {
   name: root.name,
   version: root.version,
   purl: crateRef(root),
-  licenses: expression(licenseOf.get(`${root.name}@${root.version}`)),
+  licenses: licensesOf.get(`${root.name}@${root.version}`),
   externalReferences: [{
     type: "vcs",
     url: phantunSource.repository,
@@ -201,7 +210,7 @@ const crateComponents: Component[] = embedded.filter((crate) => !crate.root)
       scope: crate.kind === "build" ? "excluded" : "required",
       purl: crateRef(crate),
       ...(checksum ? { hashes: [{ alg: "SHA-256", content: checksum }] } : {}),
-      licenses: expression(licenseOf.get(`${crate.name}@${crate.version}`)),
+      licenses: licensesOf.get(`${crate.name}@${crate.version}`),
       properties: [{ name: "cargo-auditable:kind", value: crate.kind }],
     };
   });
