@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Docker without a registry: starts dockerd when no daemon answers, then makes
-# a local stand-in for each base image the Dockerfile names (its *_IMAGE build
-# arg defaults), tagged with that exact name:
-#   DEBIAN_IMAGE  debootstrap --variant=minbase bookworm, with Debian's sources
-#   RUST_IMAGE    DEBIAN_IMAGE plus what the official rust:VERSION-slim image
-#                 has: gcc, libc6-dev and rustup's minimal VERSION toolchain in
-#                 /usr/local/{rustup,cargo}, installed by this machine's rustup
-#                 binary run as rustup-init, as the official image does
-# Both trust the extra CAs this machine trusts (its
-# /usr/local/share/ca-certificates), as its own tools do, and are made anew
-# when those change (Rust also when its recipe below does). Fast after the
+# Docker without a registry: starts dockerd when no daemon answers, then, for
+# each base image the Dockerfile names (its *_IMAGE build arg defaults, or
+# DEBIAN_IMAGE / RUST_IMAGE from the environment), makes sure the engine has
+# an image of that exact name:
+#   - an image that is there and is not a stand-in of ours is left as it is;
+#   - one that is missing is pulled, if the engine can;
+#   - only when it cannot is a local stand-in made (labelled
+#     phantun-runtime.standin.trust, remade when its inputs change):
+#     DEBIAN_IMAGE  debootstrap --variant=minbase bookworm, with Debian's sources
+#     RUST_IMAGE    DEBIAN_IMAGE plus what the official rust:VERSION-slim image
+#                   has: gcc, libc6-dev and rustup's minimal VERSION toolchain in
+#                   /usr/local/{rustup,cargo}, installed by this machine's rustup
+#                   binary run as rustup-init, as the official image does
+# Stand-ins trust the extra CAs this machine trusts (its
+# /usr/local/share/ca-certificates), as its own tools do. Fast after the
 # first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,19 +26,25 @@ if ! $docker info >/dev/null 2>&1; then
 fi
 
 default() { sed -n "s/^ARG $1=//p" Dockerfile; }
+label() { $docker image inspect -f '{{index .Config.Labels "phantun-runtime.standin.trust"}}' "$1" 2>/dev/null; }
+# needed IMAGE: the engine has no image of this name that is not a stand-in,
+# and cannot pull one; so a stand-in is wanted (made or kept).
+needed() {
+  if $docker image inspect "$1" >/dev/null 2>&1; then
+    [ -n "$(label "$1")" ]
+  else
+    ! $docker pull -q "$1" >/dev/null 2>&1
+  fi
+}
 cas=/usr/local/share/ca-certificates
 trust=$(find "$cas" -name '*.crt' -type f | sort | xargs -r cat | sha256sum | cut -d' ' -f1)
-# trusting IMAGE LABEL: IMAGE exists and was made with LABEL.
-trusting() {
-  [ "$($docker image inspect -f '{{index .Config.Labels "phantun-runtime.standin.trust"}}' "$1" 2>/dev/null)" = "$2" ]
-}
-debian=$(default DEBIAN_IMAGE)
-rust=$(default RUST_IMAGE)
+debian=${DEBIAN_IMAGE:-$(default DEBIAN_IMAGE)}
+rust=${RUST_IMAGE:-$(default RUST_IMAGE)}
 rust_version=$(echo "${rust#*:}" | cut -d- -f1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-if ! trusting "$debian" "$trust"; then
+if needed "$debian" && [ "$(label "$debian")" != "$trust" ]; then
   debootstrap --variant=minbase bookworm "$work/root" http://deb.debian.org/debian >&2
   rm -f "$work/root/etc/apt/sources.list"
   cat >"$work/root/etc/apt/sources.list.d/debian.sources" <<'EOF'
@@ -69,7 +79,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 EOF
 )
 rust_label="$trust $(printf '%s' "$rust_recipe" | sha256sum | cut -c1-16)"
-if ! trusting "$rust" "$rust_label"; then
+if needed "$rust" && [ "$(label "$rust")" != "$rust_label" ]; then
   rustup=$(command -v rustup) || { echo "docker-standins: rustup is required" >&2; exit 1; }
   mkdir "$work/rust"
   cp "$rustup" "$work/rust/rustup-init"

@@ -3,6 +3,7 @@
  * verified archive, labels), what stops a build, and what the image holds.
  */
 import assert from "node:assert/strict";
+import { envWords } from "../../e2e/deno_env.ts";
 import {
   AUDIT,
   build,
@@ -46,7 +47,7 @@ function cargoCached(progress: string): boolean {
 async function audit(
   tag = IMAGE,
 ): Promise<{ labels: Record<string, string>; record: string }> {
-  const [labels, ...record] = (await readmeOk(DOCKER, AUDIT, [[
+  const [labels, ...record] = (await readmeOk(DOCKER, lines(AUDIT, 0, 2), [[
     / phantun-runtime(?=\s|$)/gm,
     ` ${tag}`,
   ]])).split("\n");
@@ -79,6 +80,12 @@ imageTest(
       "phantun-runtime.phantun.tarball-sha256": "",
       "phantun-runtime.phantun.record": RECORD,
       "phantun-runtime.phantun.cargo-lock": CARGO_LOCK,
+      "phantun-runtime.sbom": "/usr/local/share/phantun-runtime/sbom.cdx.json",
+      "phantun-runtime.source-date-epoch": "",
+      "phantun-runtime.permissions": JSON.stringify(
+        JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).permissions
+          .production,
+      ),
     });
   },
 );
@@ -241,13 +248,15 @@ imageTest(
 );
 
 imageTest(
-  "docker inspect shows user 65532 and an exec-form entrypoint: tini, then env blocking SIGUSR1, then deno run -P=production; with no arguments the image prints its usage",
+  "docker inspect shows user 65532 and an exec-form entrypoint: tini, then env blocking SIGUSR1 with Deno's own variables removed or pinned, then deno run -P=production; with no arguments the image prints its usage",
   async () => {
     const config = JSON.parse(await inspect(DOCKER, "{{json .Config}}", IMAGE));
     assert.equal(config.User, "65532:65532");
     assert.deepEqual(
       config.Entrypoint,
-      cmd`/usr/bin/tini -- /usr/bin/env --block-signal=USR1 ${DENO_BIN} run --no-prompt --quiet --config=/app/deno.json -P=production /app/main.js`,
+      cmd`/usr/bin/tini -- /usr/bin/env ${
+        envWords(true)
+      } ${DENO_BIN} run --no-prompt --quiet --config=/app/deno.json -P=production /app/main.js`,
     );
     assert.equal(
       await docker(cmd`run --rm --read-only ${IMAGE} --version`),
@@ -347,6 +356,41 @@ imageTest(
     assert.equal(image, Deno.readTextFileSync(`${dir}/main.js`));
     for (const entry of Deno.readDirSync(`${ROOT}lib`)) {
       assert.ok(image.includes(`// lib/${entry.name}\n`), entry.name);
+    }
+  },
+);
+
+imageTest(
+  "scripts/docker-standins.sh leaves an image it did not make under a base image's name as it was, and makes no stand-in for it",
+  async () => {
+    const names = [`${IMAGE}-real-debian`, `${IMAGE}-real-rust`];
+    const empty = tempDir();
+    try {
+      for (const name of names) {
+        await ok([
+          "sh",
+          "-c",
+          `tar -C ${empty} -c . | ${DOCKER.bin} import -q - ${name}`,
+        ]);
+      }
+      const id = (name: string) => inspect(DOCKER, "{{.Id}}", name);
+      const before = await Promise.all(names.map(id));
+      await ok([`${ROOT}scripts/docker-standins.sh`], {
+        env: { DEBIAN_IMAGE: names[0], RUST_IMAGE: names[1] },
+      });
+      assert.deepEqual(await Promise.all(names.map(id)), before);
+      for (const name of names) {
+        assert.equal(
+          await inspect(
+            DOCKER,
+            '{{index .Config.Labels "phantun-runtime.standin.trust"}}',
+            name,
+          ),
+          "<no value>",
+        );
+      }
+    } finally {
+      for (const name of names) await untag(name);
     }
   },
 );
