@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The extra engines and tools the image tests use, installed only when absent:
 #   docker buildx and docker compose v2 as CLI plugins (~/.docker/cli-plugins),
-#     and registry, buildkitd, cosign and syft, built once from the Go module
-#     proxy (in parallel) and kept in the cache outside git
+#     and buildkitd, cosign and syft, built once from the Go module proxy (in
+#     parallel) and kept in the cache outside git
+#   Debian's docker-registry (the release tests' registry on 127.0.0.1),
+#     strace, dmesg's util-linux and libseccomp-dev
 #   QEMU user emulation for arm64 (binfmt_misc registered by hand: no systemd)
 #   podman, with a containers.conf for these machines (see below)
 #   kubernetes-validate and cyclonedx-python-lib in a venv in the cache
@@ -14,7 +16,7 @@
 set -euo pipefail
 cache="${PHANTUN_CACHE:-$HOME/.cache/phantun-runtime}"
 plugins="$HOME/.docker/cli-plugins"
-buildx=v0.38.2 compose=v2.40.3 registry=v0.22.1 buildkit=v0.34.2 cosign=v2.6.5 syft=v1.57.1
+buildx=v0.38.2 compose=v2.40.3 buildkit=v0.34.2 cosign=v2.6.5 syft=v1.57.1
 kubernetes_validate=1.37.0 cyclonedx=11.12.0
 mkdir -p "$cache" "$plugins"
 log() { echo "provision-tools: $*" >&2; }
@@ -22,7 +24,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 missing=()
-for pkg in qemu-user-static binfmt-support podman catatonit; do
+for pkg in qemu-user-static binfmt-support podman catatonit docker-registry strace libseccomp-dev; do
   [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing+=("$pkg")
 done
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
@@ -79,8 +81,6 @@ tool install_module github.com/docker/buildx "$buildx" github.com/docker/buildx/
   "$cache/docker-buildx-$buildx" "-X github.com/docker/buildx/version.Version=$buildx"
 tool build_module github.com/docker/compose/v2 "$compose" ./cmd "$cache/docker-compose-$compose" \
   "-X github.com/docker/compose/v2/internal.Version=$compose"
-tool install_module github.com/google/go-containerregistry "$registry" \
-  github.com/google/go-containerregistry/cmd/registry "$cache/registry-$registry"
 tool build_module github.com/moby/buildkit "$buildkit" ./cmd/buildkitd "$cache/buildkitd-$buildkit" \
   "-X github.com/moby/buildkit/version.Version=$buildkit"
 tool install_module github.com/sigstore/cosign/v2 "$cosign" github.com/sigstore/cosign/v2/cmd/cosign \
