@@ -2,7 +2,8 @@
  * `deno task bench`: what the runtime costs against its baselines, each
  * measured interleaved with them in the same run. Writes bench/results.json
  * and bench/RESULTS.md and prints the markdown. Needs root (network
- * namespaces, TUN), ip, nft, ss, iperf3, tini-static, cc and tar, and the real
+ * namespaces, TUN), ip, nft, ss, iperf3, tini-static, cc with libseccomp and
+ * tar, and the real
  * phantun binaries (scripts/provision-phantun.sh); npm reachable for
  * `deno bundle` (esbuild); Docker only for the image size. Takes about three
  * minutes.
@@ -24,8 +25,13 @@ import {
 } from "./report.ts";
 import { measureShutdown } from "./shutdown.ts";
 import { measureStartup } from "./startup.ts";
-import { measureSupervision } from "./supervision.ts";
-import { measureThroughput } from "./throughput.ts";
+import { IDLE_MS, measureSupervision } from "./supervision.ts";
+import {
+  measureThroughput,
+  OFFERED_MBIT,
+  PAYLOAD,
+  SECONDS,
+} from "./throughput.ts";
 import { createWorkspace, removeWorkspace, subjects } from "./workspace.ts";
 
 const STARTUP_ROUNDS = 30;
@@ -45,6 +51,11 @@ function missingPrerequisite(phantun: string): string | null {
     } catch {
       return `${command} not found (apt-get install iproute2 nftables iperf3 tini gcc tar)`;
     }
+  }
+  try {
+    Deno.statSync("/usr/include/seccomp.h");
+  } catch {
+    return "seccomp.h not found (apt-get install libseccomp-dev)";
   }
   try {
     Deno.statSync(`${phantun}/phantun_server`);
@@ -125,7 +136,25 @@ async function measure(phantun: string): Promise<Measurements> {
       progress(`image ${IMAGE}`);
       const image = await measureImage(IMAGE);
       const machine = describeMachine(phantun, loadavgStart);
-      return { machine, startup, supervision, shutdown, throughput, image };
+      const method = {
+        startup_rounds: STARTUP_ROUNDS,
+        supervised_instances: SUPERVISED_INSTANCES,
+        idle_window_s: IDLE_MS / 1000,
+        shutdown_rounds: SHUTDOWN_ROUNDS,
+        throughput_rounds: THROUGHPUT_ROUNDS,
+        offered_mbit: OFFERED_MBIT,
+        payload_bytes: PAYLOAD,
+        seconds_per_run: SECONDS,
+      };
+      return {
+        machine,
+        method,
+        startup,
+        supervision,
+        shutdown,
+        throughput,
+        image,
+      };
     } finally {
       destroyTopology(topology);
     }

@@ -7,7 +7,7 @@
  * scripts/rootfs-libs.sh); env and the rest count as `other`.
  */
 
-/** The Docker client that talks to the local engine (see ENVIRONMENT.md). */
+/** The Docker client of Debian's docker.io, which builds with the engine's BuildKit. */
 const DOCKER = "/usr/bin/docker";
 /** The binaries that make up the image, by path inside it. */
 const BINARIES: Record<string, string> = {

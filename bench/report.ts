@@ -24,9 +24,11 @@ export type Machine = {
   readonly versions: Record<string, string>;
 };
 
-/** Everything one `deno task bench` measured. */
+/** Everything one `deno task bench` measured, and how. */
 export type Measurements = {
   readonly machine: Machine;
+  /** The run's sizes and loads (rounds, instances, offered load). */
+  readonly method: Record<string, number>;
   readonly startup: Record<string, StartupResult>;
   readonly supervision: SupervisionResult;
   readonly shutdown: ShutdownResult;
@@ -52,7 +54,8 @@ export function headlines(m: Measurements): Headline[] {
   const exec = (name: string) => startup[name].exec!.median;
   const startupMs = exec("supervisor");
   const floorMs = startup[FLOOR].exit.median;
-  const anon = (kind: keyof typeof sup.rssAnonMb) => sup.rssAnonMb[kind].median;
+  const anon = (kind: keyof typeof sup.rssAnonMib) =>
+    sup.rssAnonMib[kind].median;
   const cpu = (kind: keyof typeof sup.idleCpuMs) => sup.idleCpuMs[kind].median;
   const down = (wrapper: keyof ShutdownResult["phantun"]) =>
     shutdown.phantun[wrapper].median;
@@ -87,16 +90,16 @@ export function headlines(m: Measurements): Headline[] {
       met: null,
     },
     {
-      key: "rss_anon_mb",
+      key: "rss_anon_mib",
       value: f(anon("supervisor")),
       baselines: `floor ${f(anon(IDLE_FLOOR))}; tini ${
         f(anon("tini"), 3)
-      }; RssFile ${f(sup.rssFileMb.supervisor.median)}`,
-      target: `≤ rss_anon_floor_mb × 1.05 = ${f(anon(IDLE_FLOOR) * 1.05)}`,
+      }; RssFile ${f(sup.rssFileMib.supervisor.median)}`,
+      target: `≤ rss_anon_floor_mib × 1.05 = ${f(anon(IDLE_FLOOR) * 1.05)}`,
       met: anon("supervisor") <= anon(IDLE_FLOOR) * 1.05,
     },
     {
-      key: "rss_anon_floor_mb",
+      key: "rss_anon_floor_mib",
       value: f(anon(IDLE_FLOOR)),
       baselines: "-",
       target: "-",
@@ -137,6 +140,32 @@ export function headlines(m: Measurements): Headline[] {
       target: "≥ 0.99",
       met: ratio >= 0.99,
     },
+    {
+      key: "seccomp_startup_ratio",
+      value: f(
+        exec("supervisor under the seccomp profile") /
+          exec("supervisor, seccomp_exec without a filter"),
+        3,
+      ),
+      baselines: `under the profile ${
+        f(exec("supervisor under the seccomp profile"))
+      } ms, through seccomp_exec without a filter ${
+        f(exec("supervisor, seccomp_exec without a filter"))
+      } ms`,
+      target: "-",
+      met: null,
+    },
+    {
+      key: "seccomp_throughput_ratio",
+      value: f(tp.seccompRatio.median, 3),
+      baselines: `under the profile ${
+        f(tp.mbitPerS["supervised under the seccomp profile"].median, 1)
+      } Mbit/s; per-round ratio ${f(tp.seccompRatio.min, 3)}–${
+        f(tp.seccompRatio.max, 3)
+      }`,
+      target: "-",
+      met: null,
+    },
     image.sizeMb === null
       ? {
         key: "image_size_mb",
@@ -160,7 +189,7 @@ export function resultsJson(m: Measurements): Record<string, unknown> {
   const lines = headlines(m);
   return {
     ...Object.fromEntries(lines.map((h) => [h.key, h.value])),
-    rss_file_mb: round(m.supervision.rssFileMb.supervisor.median),
+    rss_file_mib: round(m.supervision.rssFileMib.supervisor.median),
     packets_per_s: {
       bare: round(m.throughput.packetsPerS.bare.median, 0),
       supervised: round(m.throughput.packetsPerS.supervised.median, 0),
@@ -173,6 +202,7 @@ export function resultsJson(m: Measurements): Record<string, unknown> {
       }]),
     ),
     machine: m.machine,
+    method: m.method,
     startup: m.startup,
     supervision: m.supervision,
     shutdown: m.shutdown,
@@ -199,7 +229,7 @@ function table(header: string[], rows: string[][]): string {
 export function markdown(m: Measurements): string {
   const mark = (met: boolean | null) => met === null ? "" : met ? "yes" : "NO";
   const { supervision: sup, shutdown } = m;
-  const kinds = Object.keys(sup.rssAnonMb) as (keyof typeof sup.rssAnonMb)[];
+  const kinds = Object.keys(sup.rssAnonMib) as (keyof typeof sup.rssAnonMib)[];
   const n = (s: Summary) => `n=${s.n}`;
   const sections = [
     table(
@@ -224,14 +254,14 @@ export function markdown(m: Measurements): string {
       ]),
     ),
     `Supervising real phantun_server in a network namespace: median (min–max), ${
-      n(sup.rssAnonMb.supervisor)
+      n(sup.rssAnonMib.supervisor)
     } instances of each side by side, started interleaved. RSS in MiB, CPU in ms over one shared 10 s idle window.`,
     table(
       ["kind", "RssAnon", "RssFile", "CPU in 10 s idle"],
       kinds.map((kind) => [
         kind,
-        cell(sup.rssAnonMb[kind], 3),
-        cell(sup.rssFileMb[kind]),
+        cell(sup.rssAnonMib[kind], 3),
+        cell(sup.rssFileMib[kind]),
         cell(sup.idleCpuMs[kind], 3),
       ]),
     ),

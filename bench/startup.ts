@@ -57,6 +57,14 @@ export async function measureStartup(
     "deno run spawn-only script": s.denoSpawn(fake),
     "deno run contract script": s.denoContract(fake),
     "supervisor": s.supervisor(ws.fakeDir),
+    "supervisor, seccomp_exec without a filter": [
+      ...ws.seccomp.unfiltered,
+      ...s.supervisor(ws.fakeDir),
+    ],
+    "supervisor under the seccomp profile": [
+      ...ws.seccomp.filtered,
+      ...s.supervisor(ws.fakeDir),
+    ],
     "supervisor from sources (12 modules)": s.supervisorSources(ws.fakeDir),
   };
   const runs = await interleave(

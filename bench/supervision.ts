@@ -17,7 +17,7 @@ import { summarize, type Summary } from "./stats.ts";
 import { type Subjects, type Workspace } from "./workspace.ts";
 
 /** Length of the idle window. */
-const IDLE_MS = 10_000;
+export const IDLE_MS = 10_000;
 /** How often the window polls per-thread CPU time (see {@link CpuMeter}). */
 const POLL_MS = 100;
 
@@ -34,8 +34,8 @@ export type Kind = typeof KINDS[number];
 
 /** Per kind: RssAnon and RssFile (MiB), CPU in the idle window (ms). */
 export type SupervisionResult = {
-  readonly rssAnonMb: Record<Kind, Summary>;
-  readonly rssFileMb: Record<Kind, Summary>;
+  readonly rssAnonMib: Record<Kind, Summary>;
+  readonly rssFileMib: Record<Kind, Summary>;
   readonly idleCpuMs: Record<Kind, Summary>;
 };
 
@@ -120,8 +120,8 @@ export async function measureSupervision(
         ]),
       ) as Record<Kind, Summary>;
     return {
-      rssAnonMb: per(memory.map((m) => m.anon)),
-      rssFileMb: per(memory.map((m) => m.file)),
+      rssAnonMib: per(memory.map((m) => m.anon)),
+      rssFileMib: per(memory.map((m) => m.file)),
       idleCpuMs: per(meters.map((m) => m.ms())),
     };
   } finally {

@@ -43,7 +43,12 @@ const CLIENT_UDP = 5555;
 const IPERF = 5201;
 
 /** The variants, in their order within a round. */
-export const VARIANTS = ["bare", "supervised", "bare again"] as const;
+export const VARIANTS = [
+  "bare",
+  "supervised",
+  "supervised under the seccomp profile",
+  "bare again",
+] as const;
 /** One of {@link VARIANTS}. */
 export type Variant = typeof VARIANTS[number];
 
@@ -58,6 +63,8 @@ export type ThroughputResult = {
   readonly ratio: Summary;
   /** Per round, the A/A control: bare again ÷ bare. */
   readonly controlRatio: Summary;
+  /** Per round, both ends under the seccomp profile ÷ supervised without it. */
+  readonly seccompRatio: Summary;
   /** CPU ms both supervisors used during one supervised iperf3 run. */
   readonly supervisorCpuMs: Summary;
 };
@@ -120,13 +127,17 @@ export async function measureThroughput(
         listening(t.client, "tcp", CLIENT_UDP),
     );
     const supervisorCpuMs: number[] = [];
-    const tunnel = async (supervised: boolean): Promise<Rate> => {
+    const tunnel = async (variant: Variant): Promise<Rate> => {
+      const supervised = variant.startsWith("supervised");
+      const filter = variant === "supervised under the seccomp profile"
+        ? ws.seccomp.filtered
+        : [];
       const start = (ns: string, mode: string, tun: string, args: string[]) =>
         spawnIn(
           ws,
           ns,
           supervised
-            ? s.supervisor(dir, args)
+            ? [...filter, ...s.supervisor(dir, args)]
             : [`${dir}/phantun_${mode}`, ...args],
           { MODE: mode, IFACE_NAME: tun },
         );
@@ -142,9 +153,10 @@ export async function measureThroughput(
             interfaces(t.client).has(CLIENT_TUN) &&
             listening(t.client, "udp", CLIENT_UDP),
         );
-        const meters = supervised ? ends.map((e) => new CpuMeter(e.pid)) : [];
+        const metered = variant === "supervised";
+        const meters = metered ? ends.map((e) => new CpuMeter(e.pid)) : [];
         const rate = await iperf(t);
-        if (supervised) {
+        if (metered) {
           for (const meter of meters) meter.poll();
           supervisorCpuMs.push(meters.reduce((ms, m) => ms + m.ms(), 0));
         }
@@ -156,7 +168,7 @@ export async function measureThroughput(
     const runs = await interleave(
       rounds,
       Object.fromEntries(
-        VARIANTS.map((v) => [v, () => tunnel(v === "supervised")]),
+        VARIANTS.map((v) => [v, () => tunnel(v)]),
       ) as Record<Variant, () => Promise<Rate>>,
     );
     const summary = (pick: (rate: Rate) => number) =>
@@ -173,6 +185,11 @@ export async function measureThroughput(
         mbit("supervised").map((rate, r) => rate / ((bare[r] + again[r]) / 2)),
       ),
       controlRatio: summarize(again.map((rate, r) => rate / bare[r])),
+      seccompRatio: summarize(
+        mbit("supervised under the seccomp profile").map((rate, r) =>
+          rate / mbit("supervised")[r]
+        ),
+      ),
       supervisorCpuMs: summarize(supervisorCpuMs),
     };
   } finally {

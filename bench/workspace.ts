@@ -6,6 +6,7 @@
  */
 import { run } from "../e2e/topology.ts";
 import { LAUNCHER } from "../e2e/supervisor.ts";
+import { type Seccomp, seccompExec } from "./seccomp.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -23,6 +24,8 @@ export type Workspace = {
   readonly ifaceFile: string;
   /** The environment every measured program starts with. */
   readonly env: Record<string, string>;
+  /** What runs a program with or without the runtime's seccomp profile. */
+  readonly seccomp: Seccomp;
 };
 
 /** The programs a measurement compares, as argv. */
@@ -88,7 +91,8 @@ Deno.exit(code);
 const ENTRYPOINT_SH = '#!/bin/sh\nexec "$@"\n';
 
 /**
- * Builds the workspace: compiles bench/stamp.c with `cc`, copies main.ts,
+ * Builds the workspace: compiles bench/stamp.c and bench/seccomp_exec.c with
+ * `cc`, copies main.ts,
  * lib/, deno.json and deno.lock with `permissions.production` granting the
  * fake and the real phantun and one handoff file, bundles them into main.js as
  * the image does (`deno bundle`, esbuild from npm), then runs every Deno
@@ -147,7 +151,16 @@ export function createWorkspace(phantunDir: string): Workspace {
     IFACE_FILE: ifaceFile,
     IFACE_NAME: "ptun0",
   };
-  const workspace = { dir, stamp, fakeDir, phantunDir, ifaceFile, env };
+  const seccomp = seccompExec(dir);
+  const workspace = {
+    dir,
+    stamp,
+    fakeDir,
+    phantunDir,
+    ifaceFile,
+    env,
+    seccomp,
+  };
   const s = subjects(workspace);
   for (
     const argv of [
