@@ -1,16 +1,20 @@
 /**
- * `deno task demo` (as root): phantun-runtime working without Docker.
- * Provisions phantun, builds the README's two hosts as network namespaces,
- * runs phantun_server and phantun_client under the supervisor, sends UDP
- * through the tunnel with a live count, and tears everything down on exit or
- * Ctrl-C.
+ * `deno task demo [--duration SECONDS]` (as root): phantun-runtime working
+ * without Docker. Provisions phantun, builds the README's two hosts as network
+ * namespaces, runs phantun_server and phantun_client under the supervisor,
+ * sends UDP through the tunnel, and shows one status line (datagrams echoed;
+ * TCP segments and UDP packets seen on the wire between the hosts), redrawn
+ * in place on a terminal and a line a second otherwise. Tears everything down
+ * at Ctrl-C or after SECONDS.
  */
 import { superviseInNamespace } from "./supervisor.ts";
 import {
   applyHostSetup,
+  countWire,
   createTopology,
   destroyTopology,
   inNamespace,
+  wireCounts,
 } from "./topology.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -18,6 +22,14 @@ const ROOT = new URL("../", import.meta.url).pathname;
 if (Deno.uid() !== 0) {
   console.error("demo: run as root (it creates network namespaces)");
   Deno.exit(1);
+}
+const durationAt = Deno.args.indexOf("--duration");
+const duration = durationAt === -1
+  ? Infinity
+  : Number(Deno.args[durationAt + 1]);
+if (!(duration > 0)) {
+  console.error("demo: usage: deno task demo [--duration SECONDS]");
+  Deno.exit(2);
 }
 
 console.log(
@@ -101,9 +113,12 @@ try {
     `demo: client TUN from ${clientFile}: ${await handoff(clientFile)}`,
   );
   console.log(
-    "demo: sending UDP to the client's 127.0.0.1:5555 (Ctrl-C to stop)",
+    `demo: sending UDP to the client's 127.0.0.1:5555 (${
+      duration === Infinity ? "Ctrl-C to stop" : `for ${duration} s`
+    })`,
   );
-  await new Deno.Command("ip", {
+  for (const ns of [topology.client, topology.server]) countWire(ns);
+  const probe = new Deno.Command("ip", {
     args: [
       "netns",
       "exec",
@@ -118,9 +133,45 @@ try {
       "1200",
       "--live",
     ],
-    stdout: "inherit",
+    stdout: "piped",
     stderr: "inherit",
-  }).output();
+  }).spawn();
+  let latest = { sent: 0, echoed: 0 };
+  const terminal = Deno.stderr.isTerminal();
+  const status = () => {
+    const wire = [topology.client, topology.server].map(wireCounts);
+    const line =
+      `demo: ${latest.echoed}/${latest.sent} datagrams echoed; on the wire ${
+        wire[0].tcp + wire[1].tcp
+      } TCP segments, ${wire[0].udp + wire[1].udp} UDP packets`;
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(terminal ? `\r\x1b[K${line}` : `${line}\n`),
+    );
+  };
+  const timer = setInterval(status, 1000);
+  // The probe's running count, a JSON line a second, until it ends.
+  const reading = (async () => {
+    let buffered = "";
+    for await (
+      const chunk of probe.stdout.pipeThrough(new TextDecoderStream())
+    ) {
+      const complete = (buffered + chunk).split("\n");
+      buffered = complete.pop()!;
+      for (const text of complete) if (text !== "") latest = JSON.parse(text);
+    }
+  })();
+  await Promise.race([
+    reading,
+    ...(duration === Infinity ? [] : [
+      new Promise((resolve) => setTimeout(resolve, duration * 1000)),
+    ]),
+  ]);
+  clearInterval(timer);
+  status();
+  if (terminal) console.error();
+  probe.kill();
+  await reading;
+  await probe.status;
 } finally {
   teardown();
 }

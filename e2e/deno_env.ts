@@ -41,7 +41,7 @@ export const DENO_ENV: ReadonlyMap<string, Disposition> = new Map([
      DENO_KV_PATH_PREFIX DENO_KV_ACCESS_TOKEN`,
   ),
   ...unset(
-    "telemetry: sends to an endpoint outside the net grant",
+    "sends telemetry outside the net grant",
     `OTEL_DENO OTEL_DENO_TRACING OTEL_DENO_METRICS OTEL_DENO_CONSOLE
      OTEL_DENO_VSOCK OTEL_PROPAGATORS DENO_UNSTABLE_OTEL_DETERMINISTIC
      OTEL_EXPORTER_OTLP_PROTOCOL OTEL_EXPORTER_OTLP_ENDPOINT
@@ -69,7 +69,7 @@ export const DENO_ENV: ReadonlyMap<string, Disposition> = new Map([
      OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`,
   ),
   ...unset(
-    "changes which certificates TLS trusts, or writes its secrets",
+    "changes what TLS trusts, or writes its secrets",
     `DENO_CERT DENO_TLS_CA_STORE NODE_EXTRA_CA_CERTS NODE_USE_SYSTEM_CA
      NODE_TLS_REJECT_UNAUTHORIZED SSL_CERT_FILE SSL_CERT_DIR SSLKEYLOGFILE`,
   ),
@@ -93,7 +93,7 @@ export const DENO_ENV: ReadonlyMap<string, Disposition> = new Map([
      DENO_DISABLE_OFFSCREEN_CANVAS`,
   ),
   ...unset(
-    "reconfigures the engine (V8, the event loop, signal handlers, CPU features)",
+    "reconfigures V8, the event loop, signal handlers or CPU features",
     `DENO_V8_FLAGS DENO_USE_CGROUPS DENO_TOKIO_EVENT_INTERVAL
      DENO_TOKIO_GLOBAL_QUEUE_INTERVAL DENO_TOKIO_MAX_IO_EVENTS_PER_TICK
      DENO_TOKIO_METRICS DENO_TOKIO_METRICS_INTERVAL DENO_USR2_MEMORY_TRIM
@@ -108,7 +108,7 @@ export const DENO_ENV: ReadonlyMap<string, Disposition> = new Map([
      DENO_NODE_TRACE_EVENT_CATEGORIES DENO_NODE_USE_OPENSSL_CA`,
   ),
   ...unset(
-    "hands Deno inherited descriptors, IPC channels or a debugger endpoint",
+    "hands Deno inherited descriptors or IPC channels",
     `DENO_EXTRA_STDIO_FDS NODE_CHANNEL_FD NODE_CHANNEL_SERIALIZATION_MODE
      NODE_UNIQUE_ID NODE_CLUSTER_SCHED_POLICY DENO_NODE_SHIM_ACTIVE
      UNSTABLE_INSPECTOR_WS_EVENTS`,

@@ -43,20 +43,25 @@ export function inNamespace(
   return run(["ip", "netns", "exec", ns, "sh", "-ec", script], env);
 }
 
+/** The documents whose shell blocks are executed: README.md and its recipes. */
+export const DOCS = ["README.md", "deploy/README.md"] as const;
+
 /**
- * The shell block that follows `<!-- readme-test: ID -->` in README.md, so the
- * tests run exactly what the README tells administrators to run.
+ * The shell block that follows `<!-- readme-test: ID -->` in README.md or
+ * deploy/README.md, so the tests run exactly what the documents tell
+ * administrators to run.
  */
 export function readmeBlock(id: string): string {
-  const readme = Deno.readTextFileSync(
-    new URL("../README.md", import.meta.url),
-  );
   const marker = `<!-- readme-test: ${id} -->`;
-  const at = readme.indexOf(marker);
-  if (at === -1) throw new Error(`README.md has no ${marker}`);
-  const block = readme.slice(at).match(/```sh\n([\s\S]*?)```/);
-  if (!block) throw new Error(`README.md has no sh block after ${marker}`);
-  return block[1];
+  for (const doc of DOCS) {
+    const text = Deno.readTextFileSync(new URL(`../${doc}`, import.meta.url));
+    const at = text.indexOf(marker);
+    if (at === -1) continue;
+    const block = text.slice(at).match(/```sh\n([\s\S]*?)```/);
+    if (!block) throw new Error(`${doc} has no sh block after ${marker}`);
+    return block[1];
+  }
+  throw new Error(`no ${marker} in ${DOCS.join(" or ")}`);
 }
 
 /** Creates the two hosts; `tag` keeps concurrent runs apart. */
@@ -136,16 +141,13 @@ export function destroyTopology(topology: Topology): void {
  * and the server DNAT with `firewall`'s commands.
  */
 export function applyHostSetup(topology: Topology, firewall: Firewall): void {
-  const variables = readmeBlock("variables");
   const forwarding = readmeBlock("forwarding");
   const [client, server] = firewall === "nft"
     ? [readmeBlock("client-nft"), readmeBlock("server-nft")]
     : [readmeBlock("client-iptables"), readmeBlock("server-iptables")];
-  for (const ns of [topology.client, topology.server]) {
-    inNamespace(ns, variables + forwarding);
-  }
-  inNamespace(topology.client, variables + client);
-  inNamespace(topology.server, variables + server);
+  // The forwarding block also sets the variables the rules use.
+  inNamespace(topology.client, forwarding + client);
+  inNamespace(topology.server, forwarding + server);
 }
 
 /**
@@ -164,6 +166,35 @@ export function networkState(ns: string): string {
      ip route; ip -6 route
      sysctl net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv6.conf.default.forwarding`,
   ).replace(/\[\d+:\d+\]/g, "");
+}
+
+/**
+ * Adds packet counters on `ns`'s eth0 ingress, by protocol (a netdev table of
+ * its own), so that what crosses the link can be counted.
+ */
+export function countWire(ns: string): void {
+  inNamespace(
+    ns,
+    `nft -f - <<'EOF'
+table netdev phantun_runtime_wire {
+  chain ingress {
+    type filter hook ingress device eth0 priority 0; policy accept;
+    meta l4proto tcp counter
+    meta l4proto udp counter
+  }
+}
+EOF`,
+  );
+}
+
+/** The TCP segments and UDP packets {@link countWire} has seen arrive at `ns`. */
+export function wireCounts(ns: string): { tcp: number; udp: number } {
+  const listing = inNamespace(ns, "nft list table netdev phantun_runtime_wire");
+  const packets = (proto: string) =>
+    Number(
+      listing.match(new RegExp(`l4proto ${proto} counter packets (\\d+)`))![1],
+    );
+  return { tcp: packets("tcp"), udp: packets("udp") };
 }
 
 /** The real phantun binaries' directory: $PHANTUN_DIR or the provisioning cache. */

@@ -4,8 +4,8 @@
  * Waits up to 15 s for the first echo (the tunnel comes up on first use),
  * then sends COUNT datagrams per size, each awaited for at most 1 s.
  * Prints one JSON line: {"sent": n, "echoed": n, "bytes": n}.
- * With --live it also prints the running count on stderr once a second (the
- * demo, where COUNT is Infinity).
+ * With --live it also prints the running count once a second, as that JSON
+ * line (the demo reads it; COUNT is Infinity there).
  */
 import dgram from "node:dgram";
 
@@ -59,7 +59,7 @@ for (const size of sizesArg.split(",").map(Number)) {
     }
     if (live === "--live" && Date.now() >= nextReport) {
       nextReport = Date.now() + 1000;
-      console.error(`  ${echoed}/${sent} datagrams echoed through the tunnel`);
+      console.log(JSON.stringify({ sent, echoed, bytes }));
     }
   }
 }

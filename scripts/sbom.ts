@@ -109,7 +109,9 @@ const licensesOf = new Map(
     p.license
       ? [{ expression: p.license.replaceAll("/", " OR ") }]
       : p.license_file
-      ? [{ license: { name: `the crate's ${p.license_file.replace(/^.*\//, "")}` } }]
+      ? [{
+        license: { name: `the crate's ${p.license_file.replace(/^.*\//, "")}` },
+      }]
       : undefined,
   ]),
 );

@@ -70,19 +70,23 @@ Deno.test("the image's ENTRYPOINT, deno task start and the tests' launcher start
   assert.ok(!envWords(false).some((word) => word.startsWith("DENO_DIR=")));
 });
 
-Deno.test("README names every variable the launch removes, with why, and every pinned value", () => {
-  const section = README.slice(
-    README.indexOf("### Deno's own environment"),
-  ).split("\n### ")[0];
-  const words = new Set(
-    [...section.matchAll(/`([^`]+)`/g)].map((m) => m[1]),
+Deno.test("README says why each group of variables is removed and names the pins; DESIGN.md and its translation name every removed variable", () => {
+  const section = README.slice(README.indexOf("### Deno's own environment"))
+    .split("\n### ")[0].replaceAll("\n", " ");
+  const names = (text: string) =>
+    new Set([...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]));
+  const readme = names(section);
+  const designs = ["DESIGN.md", "DESIGN-CN.md"].map((file) =>
+    names(Deno.readTextFileSync(`${ROOT}${file}`))
   );
   for (const [name, how] of DENO_ENV) {
     if ("unset" in how) {
-      assert.ok(words.has(name), `${name} not in README`);
-      assert.ok(section.includes(how.unset), `"${how.unset}" not in README`);
+      assert.ok(section.includes(how.unset), `README: "${how.unset}"`);
+      for (const design of designs) {
+        assert.ok(design.has(name), `DESIGN: ${name}`);
+      }
     } else if ("pin" in how) {
-      assert.ok(words.has(`${name}=${how.pin}`), `${name}=${how.pin}`);
+      assert.ok(readme.has(`${name}=${how.pin}`), `README: ${name}=${how.pin}`);
     }
   }
 });

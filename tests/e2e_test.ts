@@ -5,14 +5,17 @@
 import assert from "node:assert/strict";
 import {
   applyHostSetup,
+  countWire,
   createTopology,
   destroyTopology,
   type Firewall,
   inNamespace,
   networkState,
   phantunDir,
+  readmeBlock,
   run,
   type Topology,
+  wireCounts,
 } from "../e2e/topology.ts";
 import {
   DENO,
@@ -120,29 +123,25 @@ function probe(
   return JSON.parse(out);
 }
 
-/** Packet counters on eth0 ingress, by protocol (the test's own table). */
-function addCounters(ns: string): void {
-  inNamespace(
+/**
+ * README's traffic-seen block, run in the client's namespace on its handoff
+ * file: the TUN's RX and TX packet counters each hold at least one segment per
+ * datagram sent.
+ */
+function assertTrafficSeen(ns: string, ifaceFile: string, sent: number) {
+  const out = inNamespace(
     ns,
-    `nft -f - <<'EOF'
-table netdev e2e_count {
-  chain ingress {
-    type filter hook ingress device eth0 priority 0; policy accept;
-    meta l4proto tcp counter
-    meta l4proto udp counter
-  }
-}
-EOF`,
+    readmeBlock("traffic-seen").replace("/run/phantun/client.iface", ifaceFile),
   );
-}
-
-function counters(ns: string): { tcp: number; udp: number } {
-  const listing = inNamespace(ns, "nft list table netdev e2e_count");
-  const packets = (proto: string) =>
-    Number(
-      listing.match(new RegExp(`l4proto ${proto} counter packets (\\d+)`))![1],
+  for (const direction of ["RX", "TX"]) {
+    const packets = Number(
+      out.match(new RegExp(`${direction}:[^\\n]*\\n\\s*\\d+\\s+(\\d+)`))?.[1],
     );
-  return { tcp: packets("tcp"), udp: packets("udp") };
+    assert.ok(
+      packets >= sent,
+      `${direction} packets ${packets} < ${sent}:\n${out}`,
+    );
+  }
 }
 
 async function stopAndCheck(
@@ -177,7 +176,7 @@ async function tunnelThrough(firewall: Firewall): Promise<void> {
   const topology = createTopology(`${firewall}${Deno.pid}`);
   try {
     applyHostSetup(topology, firewall);
-    for (const ns of [topology.client, topology.server]) addCounters(ns);
+    for (const ns of [topology.client, topology.server]) countWire(ns);
     const ws = workspace();
     inNamespace(
       topology.server,
@@ -218,11 +217,12 @@ async function tunnelThrough(firewall: Firewall): Promise<void> {
         sent: 100 * sizes.length,
         echoed: 100 * sizes.length,
       }, `through ${remote}`);
+      assertTrafficSeen(topology.client, client.ifaceFile, sent);
       await stopAndCheck(topology.client, CLIENT_TUN, client);
     }
     // Each echoed datagram crossed the link twice: once into each host.
     for (const ns of [topology.client, topology.server]) {
-      const seen = counters(ns);
+      const seen = wireCounts(ns);
       assert.equal(seen.udp, 0, `no UDP arrived at ${ns}`);
       assert.ok(seen.tcp >= 2 * 5 * 100, `TCP packets into ${ns}: ${seen.tcp}`);
     }
@@ -367,6 +367,41 @@ testWhen(
   },
 );
 
+/**
+ * The demo's status lines (a line a second when stderr is no terminal): UDP
+ * echoed through the tunnel, only TCP on the wire between the hosts.
+ */
+function assertDemoStatus(stderr: string): void {
+  const lines = [
+    ...stderr.matchAll(
+      /(\d+)\/(\d+) datagrams echoed; on the wire (\d+) TCP segments, (\d+) UDP packets/g,
+    ),
+  ];
+  assert.ok(lines.length >= 2, stderr);
+  const [, echoed, sent, tcp, udp] = lines.at(-1)!.map(Number);
+  assert.ok(echoed > 100 && sent - echoed <= 1, `${echoed}/${sent}`);
+  assert.ok(tcp >= 2 * echoed, `${tcp} TCP segments for ${echoed} echoes`);
+  assert.equal(udp, 0, "UDP on the wire");
+}
+
+testWhen(
+  MISSING,
+  "deno task demo --duration stops by itself after that many seconds, with the tunnel's status, and tears everything down",
+  async () => {
+    const started = Date.now();
+    const { code, stdout, stderr } = await new Deno.Command(DENO, {
+      args: ["task", "demo", "--duration", "5"],
+      cwd: ROOT,
+    }).output();
+    const [out, err] = [stdout, stderr].map((b) => new TextDecoder().decode(b));
+    assert.equal(code, 0, err);
+    assertDemoStatus(err);
+    assert.match(out, /torn down/);
+    assert.ok(Date.now() - started < 60_000);
+    assert.ok(!run(["ip", "netns", "list"]).includes("prt-demo"));
+  },
+);
+
 testWhen(
   MISSING ?? missingCommand("setsid"),
   "deno task demo shows the tunnel working and Ctrl-C tears everything down",
@@ -396,13 +431,7 @@ testWhen(
     assert.equal(status.code, 0, err);
     assert.match(out, /server TUN from .*: ptun-srv\n/);
     assert.match(out, /client TUN from .*: ptun0\n/);
-    const counts = [...err.matchAll(/(\d+)\/(\d+) datagrams echoed/g)];
-    assert.ok(counts.length >= 2, err);
-    const [, echoed, sent] = counts.at(-1)!;
-    assert.ok(
-      Number(echoed) > 100 && Number(sent) - Number(echoed) <= 1,
-      `${echoed}/${sent}`,
-    );
+    assertDemoStatus(err);
     assert.match(out, /torn down/);
     assert.ok(
       !run(["ip", "netns", "list"]).includes("prt-demo"),

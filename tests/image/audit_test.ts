@@ -326,7 +326,11 @@ imageTest(
       assert.equal(sbom.metadata.timestamp, "2026-01-01T00:00:00.000Z");
       // Deno's caches are SQLite databases written by the build's last RUN.
       for (const path of await differing(a, b)) {
-        assert.match(path, /^\/deno-dir\/\w+_cache_v2(-shm|-wal)?$/, `${path} differs`);
+        assert.match(
+          path,
+          /^\/deno-dir\/\w+_cache_v2(-shm|-wal)?$/,
+          `${path} differs`,
+        );
       }
     } finally {
       await untag(tag);

@@ -31,6 +31,8 @@ import {
   readme,
   readmeOk,
   ROOT,
+  SECCOMP,
+  SECCOMP_FILE,
   tempDir,
   TMPFILES_CONF,
   tunNode,
@@ -68,7 +70,7 @@ function composeFiles(
   const moved = text.replaceAll(
     "source: /run/phantun/",
     `source: ${root}/run/phantun/`,
-  );
+  ).replace(SECCOMP_FILE, SECCOMP);
   assert.notEqual(moved, text, "compose.yaml has no /run/phantun bind source");
   Deno.writeTextFileSync(`${dir}/compose.yaml`, moved);
   Deno.writeTextFileSync(
@@ -88,6 +90,11 @@ const isolated = (tun: string) => () => ({
   network_mode: "none",
   devices: [`${tun}:/dev/net/tun`],
 });
+
+/** `docker compose down` of the project `compose` (from {@link composeFiles}) runs. */
+function down(compose: string) {
+  return readme(DOCKER, "docker compose down", [["docker compose", compose]]);
+}
 
 imageTest(
   "compose.yaml under Compose v2: the README's commands start the server and the client, which carry UDP echo, and stop them with 143",
@@ -132,10 +139,7 @@ imageTest(
         assert.equal(Deno.readTextFileSync(file("server")), "");
         assert.equal(Deno.readTextFileSync(file("client")), "");
       } finally {
-        await readme(DOCKER, "docker compose down", [[
-          "docker compose",
-          compose,
-        ]]);
+        await down(compose);
       }
     });
   },
@@ -164,10 +168,7 @@ imageTest(
       );
       assert.deepEqual([...Deno.readDirSync(`${root}/run/phantun`)], []);
     } finally {
-      await readme(DOCKER, "docker compose down", [[
-        "docker compose",
-        compose,
-      ]]);
+      await down(compose);
     }
   },
   DOCKER,

@@ -311,7 +311,9 @@ export function inspect(
 
 /** README block quickstart-docker. */
 export const QUICKSTART = String.raw`docker build -t phantun-runtime .
-docker run --rm --network host --device /dev/net/tun --cap-add NET_ADMIN -e MODE=server phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`;
+install -D -m 0644 deploy/seccomp/phantun-runtime.json /etc/phantun-runtime/seccomp.json
+install -m 0644 deploy/tmpfiles.d/phantun-runtime.conf /etc/tmpfiles.d/ && systemd-tmpfiles --create phantun-runtime.conf
+docker run --rm --network host --device /dev/net/tun --cap-add NET_ADMIN --security-opt seccomp=/etc/phantun-runtime/seccomp.json -e MODE=server phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`;
 
 /** README block docker-build-labels. */
 export const BUILD_LABELS = String
@@ -328,12 +330,19 @@ export const PIN_TARBALL = String
 /** README block docker-audit. */
 export const AUDIT = String
   .raw`docker inspect -f '{{json .Config.Labels}}' phantun-runtime
-docker run --rm --entrypoint /usr/local/bin/deno phantun-runtime eval 'console.log(Deno.readTextFileSync("/usr/local/share/phantun-runtime/phantun-source"))'`;
+docker run --rm --entrypoint /usr/local/bin/deno phantun-runtime eval 'console.log(Deno.readTextFileSync("/usr/local/share/phantun-runtime/phantun-source"))'
+docker inspect -f '{{index .Config.Labels "phantun-runtime.permissions"}}' phantun-runtime
+docker inspect -f '{{json .Config.Entrypoint}}' phantun-runtime
+id=$(docker create phantun-runtime)
+docker cp "$id:/usr/local/share/phantun-runtime/sbom.cdx.json" sbom.cdx.json
+docker rm "$id"
+syft scan docker:phantun-runtime`;
 
 /** README block docker-handoff. */
 export const HANDOFF = String
   .raw`mkdir -p state && install -o 65532 -g 65532 -m 0644 /dev/null state/iface
 docker run -d --name phantun-server --network host --device /dev/net/tun --cap-add NET_ADMIN \
+  --security-opt seccomp=/etc/phantun-runtime/seccomp.json \
   -e MODE=server -e IFACE_NAME=ptun0 -e IFACE_FILE=/run/phantun/iface \
   -v "$(pwd)/state/iface:/run/phantun/iface" \
   phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`;
@@ -341,7 +350,7 @@ docker run -d --name phantun-server --network host --device /dev/net/tun --cap-a
 /** README block docker-host-server. */
 export const HOST_SERVER = String
   .raw`docker run -d --name phantun-server --network host \
-  --cap-add NET_ADMIN --device /dev/net/tun \
+  --cap-add NET_ADMIN --device /dev/net/tun --security-opt seccomp=/etc/phantun-runtime/seccomp.json \
   -v /run/phantun/server.iface:/run/phantun/iface \
   -e MODE=server -e IFACE_FILE=/run/phantun/iface -e IFACE_NAME=ptun0 \
   phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`;
@@ -349,25 +358,25 @@ export const HOST_SERVER = String
 /** README block docker-host-client. */
 export const HOST_CLIENT = String
   .raw`docker run -d --name phantun-client --network host \
-  --cap-add NET_ADMIN --device /dev/net/tun \
+  --cap-add NET_ADMIN --device /dev/net/tun --security-opt seccomp=/etc/phantun-runtime/seccomp.json \
   -v /run/phantun/client.iface:/run/phantun/iface \
   -e MODE=client -e IFACE_FILE=/run/phantun/iface -e IFACE_NAME=ptun0 \
   phantun-runtime -- --local 127.0.0.1:1234 --remote server.example.com:4567 --tun ptun0`;
 
 /** README block docker-stop. */
 export const STOP = String.raw`docker stop phantun-server
-docker inspect -f '{{.State.ExitCode}}' phantun-server`;
+docker inspect -f '{{.State.ExitCode}}' phantun-server
+docker rm phantun-server`;
 
 /** README block docker-root. */
 export const ROOT_PROFILE = String
   .raw`docker run -d --name phantun-server --network host \
   --user 0 --cap-drop ALL --cap-add NET_ADMIN --security-opt no-new-privileges \
-  --device /dev/net/tun \
+  --security-opt seccomp=/etc/phantun-runtime/seccomp.json --device /dev/net/tun \
   -e MODE=server phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`;
 
 /** README block tmpfiles-install. */
-export const TMPFILES_INSTALL = String
-  .raw`install -m 0644 deploy/tmpfiles.d/phantun-runtime.conf /etc/tmpfiles.d/ && systemd-tmpfiles --create phantun-runtime.conf`;
+export const TMPFILES_INSTALL = lines(QUICKSTART, 2, 3);
 
 /** Where README's tmpfiles-install puts the shipped file. */
 export const TMPFILES_CONF = "/etc/tmpfiles.d/phantun-runtime.conf";
@@ -412,9 +421,19 @@ export const device = (tun: string): Replacement => [
   `--device ${tun}:/dev/net/tun`,
 ];
 
-/** What every README command needs under `engine`: its CLI and image name. */
+/** Where the README installs the seccomp profile on a host. */
+export const SECCOMP_FILE = "/etc/phantun-runtime/seccomp.json";
+
+/** The profile itself, deploy/seccomp/phantun-runtime.json of this checkout. */
+export const SECCOMP = `${ROOT}deploy/seccomp/phantun-runtime.json`;
+
+/**
+ * What every README command needs under `engine`: its CLI, the image's name,
+ * its `--read-only`, and the seccomp profile where this checkout has it.
+ */
 function engineWords(engine: Engine): Replacement[] {
   return [
+    [SECCOMP_FILE, SECCOMP],
     [/\bdocker(?= )/g, engine.name],
     [/(?<=\s)phantun-runtime(?=\s|$)/gm, engine.image],
     [/(?<=\s)--read-only(?=\s)/g, engine.readOnly],
@@ -895,7 +914,7 @@ export async function withHosts(
     const ipv6 = setup.ipv6
       ? "sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0\n"
       : "";
-    const common = ipv6 + readmeBlock("variables") + readmeBlock("forwarding");
+    const common = ipv6 + readmeBlock("forwarding");
     const [clientNat, serverNat] = setup.nat ?? ["client-nft", "server-nft"];
     for (const [host, nat] of [[client, clientNat], [server, serverNat]]) {
       const result = await inNetns(

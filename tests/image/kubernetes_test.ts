@@ -80,7 +80,7 @@ testWhen(
 
 testWhen(
   MISSING_VENV,
-  "kubectl apply -f deploy/kubernetes/ never puts two tunnels on one node: a DaemonSet per role on nodes labeled with that role (one value per node), the old pod gone before an update starts the new one",
+  "kubectl apply -f deploy/kubernetes/ never puts two tunnels on one node: a DaemonSet per role on nodes labeled with that role (one value per node), the old pod gone before an update starts the new one; each under the runtime's seccomp profile",
   async () => {
     const files = [...Deno.readDirSync(MANIFEST_DIR)].map((entry) =>
       entry.name
@@ -95,6 +95,10 @@ testWhen(
       const spec = object.spec.template.spec;
       assert.deepEqual(spec.nodeSelector, { [ROLE]: mode }, mode);
       assert.equal(spec.hostNetwork, true, mode);
+      assert.deepEqual(spec.containers[0].securityContext.seccompProfile, {
+        type: "Localhost",
+        localhostProfile: "phantun-runtime.json",
+      });
       assert.deepEqual(object.spec.updateStrategy, {
         type: "RollingUpdate",
         rollingUpdate: { maxUnavailable: 1, maxSurge: 0 },
@@ -162,7 +166,9 @@ imageTest(
       try {
         await ok(cmd`ip netns exec ${ns} ip link set lo up`);
         for (const when of ["first boot", "after a reboot"]) {
-          const played = await podman(cmd`kube play ${file}`);
+          const played = await podman(
+            cmd`kube play --seccomp-profile-root ${ROOT}deploy/seccomp ${file}`,
+          );
           assert.equal(played.code, 0, `${when}: ${played.stderr}`);
           const deadline = Date.now() + 15_000;
           while (

@@ -37,7 +37,7 @@ import {
 const BRIDGE_SERVER = String.raw`docker network create phantun
 docker run -d --name phantun-server --network phantun \
   --sysctl net.ipv4.ip_forward=1 -p 4567:4567/tcp \
-  --cap-add NET_ADMIN --device /dev/net/tun \
+  --cap-add NET_ADMIN --device /dev/net/tun --security-opt seccomp=/etc/phantun-runtime/seccomp.json \
   -e MODE=server phantun-runtime -- --local 4567 --remote app:1234 --tun ptun0
 nsenter -n -t "$(docker inspect -f '{{.State.Pid}}' phantun-server)" nft -f - <<EOF
 table inet phantun_server {
@@ -53,7 +53,7 @@ EOF`;
 const BRIDGE_CLIENT = String
   .raw`docker run -d --name phantun-client --network phantun \
   --sysctl net.ipv4.ip_forward=1 -p 127.0.0.1:1234:1234/udp \
-  --cap-add NET_ADMIN --device /dev/net/tun \
+  --cap-add NET_ADMIN --device /dev/net/tun --security-opt seccomp=/etc/phantun-runtime/seccomp.json \
   -e MODE=client phantun-runtime -- --local 0.0.0.0:1234 --remote server.example.com:4567 --tun ptun0
 nsenter -n -t "$(docker inspect -f '{{.State.Pid}}' phantun-client)" nft -f - <<EOF
 table inet phantun_client {
@@ -72,7 +72,7 @@ for (const engine of ENGINES) {
     async () => {
       const tun = await tunNode();
       await withHosts(engine, "quickstart", async (hosts) => {
-        const script = rewrite(engine, lines(QUICKSTART, 1), [
+        const script = rewrite(engine, lines(QUICKSTART, 3), [
           hosts.on(hosts.server),
           device(tun),
         ]);

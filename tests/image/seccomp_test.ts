@@ -40,6 +40,36 @@ import {
 import { compileFixture } from "../reliability/harness.ts";
 
 const TEXT = Deno.readTextFileSync(`${ROOT}${PROFILE}`);
+
+/** README block seccomp-install. */
+const INSTALL = String
+  .raw`install -D -m 0644 deploy/seccomp/phantun-runtime.json /etc/phantun-runtime/seccomp.json
+install -D -m 0644 deploy/seccomp/phantun-runtime.json /var/lib/kubelet/seccomp/phantun-runtime.json`;
+
+Deno.test("README's install lines put the profile where the examples, compose.yaml and the manifests look for it", async () => {
+  const root = tempDir();
+  const result = await exec([
+    "sh",
+    "-ec",
+    INSTALL.replaceAll(" /", ` ${root}/`),
+  ], {
+    cwd: ROOT,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  for (
+    const path of [
+      "/etc/phantun-runtime/seccomp.json",
+      "/var/lib/kubelet/seccomp/phantun-runtime.json",
+    ]
+  ) {
+    assert.equal(Deno.readTextFileSync(`${root}${path}`), TEXT, path);
+  }
+  assert.ok(
+    Deno.readTextFileSync(`${ROOT}compose.yaml`).includes(
+      "seccomp=/etc/phantun-runtime/seccomp.json",
+    ),
+  );
+});
 const SECCOMP = ["--security-opt", `seccomp=${ROOT}${PROFILE}`];
 const MISSING = missingCommand("strace", "dmesg", "cc");
 

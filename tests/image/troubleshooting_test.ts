@@ -27,6 +27,7 @@ import {
 /** README block logs. */
 const LOGS = String
   .raw`docker run -d --name phantun-logs --network host --cap-add NET_ADMIN --device /dev/net/tun \
+  --security-opt seccomp=/etc/phantun-runtime/seccomp.json \
   -e RUST_LOG=debug -e MODE=server phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0
 docker logs phantun-logs
 podman logs phantun-logs`;
@@ -179,15 +180,15 @@ imageTest(
     ];
     for (const engine of ENGINES) {
       // The run, then this engine's own logs line.
-      const text = `${lines(LOGS, 0, 2)}\n${
-        lines(LOGS, engine === PODMAN ? 3 : 2, engine === PODMAN ? 4 : 3)
+      const text = `${lines(LOGS, 0, 3)}\n${
+        lines(LOGS, engine === PODMAN ? 4 : 3, engine === PODMAN ? 5 : 4)
       }`;
       await remove(engine, name);
       try {
         const run = await readme(engine, text, replacements);
         assert.equal(run.code, 0, run.stderr);
         await waitForLink(engine, name, "ptun0");
-        const logs = await readme(engine, lines(text, 2), replacements);
+        const logs = await readme(engine, lines(text, 3), replacements);
         assert.match(
           logs.stdout + logs.stderr,
           /INFO +server > Created TUN device ptun0/,

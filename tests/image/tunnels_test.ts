@@ -37,12 +37,12 @@ systemd-tmpfiles --create phantun-tunnels.conf`;
 /** README block tunnels-servers. */
 const TUNNELS_SERVERS = String
   .raw`docker run -d --name phantun-server-a --network host --cap-add NET_ADMIN --device /dev/net/tun \
-  -v /run/phantun/server-a.iface:/run/phantun/iface \
+  --security-opt seccomp=/etc/phantun-runtime/seccomp.json -v /run/phantun/server-a.iface:/run/phantun/iface \
   -e MODE=server -e IFACE_FILE=/run/phantun/iface -e IFACE_NAME=ptun-a \
   phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun-a \
   --tun-local 192.168.201.1 --tun-peer 192.168.201.2 --tun-local6 fcc9::1 --tun-peer6 fcc9::2
 docker run -d --name phantun-server-b --network host --cap-add NET_ADMIN --device /dev/net/tun \
-  -v /run/phantun/server-b.iface:/run/phantun/iface \
+  --security-opt seccomp=/etc/phantun-runtime/seccomp.json -v /run/phantun/server-b.iface:/run/phantun/iface \
   -e MODE=server -e IFACE_FILE=/run/phantun/iface -e IFACE_NAME=ptun-b \
   phantun-runtime -- --local 4568 --remote 127.0.0.1:1235 --tun ptun-b \
   --tun-local 192.168.203.1 --tun-peer 192.168.203.2 --tun-local6 fccb::1 --tun-peer6 fccb::2`;
@@ -50,12 +50,12 @@ docker run -d --name phantun-server-b --network host --cap-add NET_ADMIN --devic
 /** README block tunnels-clients. */
 const TUNNELS_CLIENTS = String
   .raw`docker run -d --name phantun-client-a --network host --cap-add NET_ADMIN --device /dev/net/tun \
-  -v /run/phantun/client-a.iface:/run/phantun/iface \
+  --security-opt seccomp=/etc/phantun-runtime/seccomp.json -v /run/phantun/client-a.iface:/run/phantun/iface \
   -e MODE=client -e IFACE_FILE=/run/phantun/iface -e IFACE_NAME=ptun-a \
   phantun-runtime -- --local 127.0.0.1:1234 --remote server.example.com:4567 --tun ptun-a \
   --tun-local 192.168.200.1 --tun-peer 192.168.200.2 --tun-local6 fcc8::1 --tun-peer6 fcc8::2
 docker run -d --name phantun-client-b --network host --cap-add NET_ADMIN --device /dev/net/tun \
-  -v /run/phantun/client-b.iface:/run/phantun/iface \
+  --security-opt seccomp=/etc/phantun-runtime/seccomp.json -v /run/phantun/client-b.iface:/run/phantun/iface \
   -e MODE=client -e IFACE_FILE=/run/phantun/iface -e IFACE_NAME=ptun-b \
   phantun-runtime -- --local 127.0.0.1:1235 --remote server.example.com:4568 --tun ptun-b \
   --tun-local 192.168.202.1 --tun-peer 192.168.202.2 --tun-local6 fcca::1 --tun-peer6 fcca::2`;
