@@ -370,7 +370,7 @@ imageTest(
         await ok([
           "sh",
           "-c",
-          `tar -C ${empty} -c . | ${DOCKER.bin} import -q - ${name}`,
+          `tar -C ${empty} -c . | ${DOCKER.bin} import - ${name} >/dev/null`,
         ]);
       }
       const id = (name: string) => inspect(DOCKER, "{{.Id}}", name);
@@ -378,17 +378,8 @@ imageTest(
       await ok([`${ROOT}scripts/docker-standins.sh`], {
         env: { DEBIAN_IMAGE: names[0], RUST_IMAGE: names[1] },
       });
+      // The same image ids: nothing was retagged over them.
       assert.deepEqual(await Promise.all(names.map(id)), before);
-      for (const name of names) {
-        assert.equal(
-          await inspect(
-            DOCKER,
-            '{{index .Config.Labels "phantun-runtime.standin.trust"}}',
-            name,
-          ),
-          "<no value>",
-        );
-      }
     } finally {
       for (const name of names) await untag(name);
     }

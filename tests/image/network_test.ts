@@ -137,7 +137,7 @@ for (const engine of ENGINES) {
           );
           assert.equal(
             await readmeOk(engine, STOP, [NAMES]),
-            `${PREFIX}server\n143`,
+            `${PREFIX}server\n143\n${PREFIX}server`,
           );
           assert.equal(Deno.readTextFileSync(`${dir}/server.iface`), "");
           assert.equal(
@@ -145,7 +145,7 @@ for (const engine of ENGINES) {
               /phantun-server/g,
               `${PREFIX}client`,
             ]]),
-            `${PREFIX}client\n143`,
+            `${PREFIX}client\n143\n${PREFIX}client`,
           );
           assert.equal(Deno.readTextFileSync(`${dir}/client.iface`), "");
         } finally {

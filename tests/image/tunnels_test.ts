@@ -117,7 +117,8 @@ imageTest(
             await readmeOk(DOCKER, STOP, [
               [/phantun-server/g, `${PREFIX}${end}-a`],
             ]),
-            `${PREFIX}${end}-a\n143`,
+            // docker stop and docker rm print the name; inspect the status.
+            `${PREFIX}${end}-a\n143\n${PREFIX}${end}-a`,
           );
           assert.equal(file(end, "a"), "");
           assert.equal(file(end, "b"), "ptun-b");
