@@ -246,6 +246,20 @@ imageTest(
             images.map((m: Json) => m.platform.architecture).sort(),
             ["amd64", "arm64"],
           );
+          // What was pushed, for the record of the run.
+          const digest = await ok([
+            DOCKER.bin,
+            ...cmd`buildx imagetools inspect ${ref} --format`,
+            "{{json .Manifest.Digest}}",
+          ], { env });
+          console.log(
+            `pushed ${ref} ${digest.replaceAll('"', "")}: ${
+              images.map((m: Json) =>
+                `linux/${m.platform.architecture} ${m.digest}`
+              )
+                .join(", ")
+            }`,
+          );
           const labels: string[] = [];
           for (const image of images) {
             const arch = image.platform.architecture;
