@@ -14,10 +14,10 @@
 # dpkg status entries for its Debian files, phantun's crates inside its
 # binaries (cargo auditable), and a CycloneDX SBOM of the whole.
 #
-# Build args (see README): PHANTUN_UPSTREAM, PHANTUN_OWNER, PHANTUN_REPO,
-# PHANTUN_COMMIT, PHANTUN_TARBALL_SHA256, RUNTIME_VERSION, RUNTIME_SOURCE,
-# RUNTIME_REVISION, SOURCE_DATE_EPOCH, NPM_REGISTRY and the *_IMAGE base
-# images below, each pinned and overridable.
+# Build args (deploy/README.md, "Build arguments"): PHANTUN_UPSTREAM,
+# PHANTUN_OWNER, PHANTUN_REPO, PHANTUN_COMMIT, PHANTUN_TARBALL_SHA256,
+# RUNTIME_VERSION, RUNTIME_SOURCE, RUNTIME_REVISION, SOURCE_DATE_EPOCH,
+# NPM_REGISTRY and the *_IMAGE base images below, each pinned and overridable.
 
 ARG DEBIAN_IMAGE=debian:12.15-slim
 ARG RUST_IMAGE=rust:1.96.0-slim-bookworm
@@ -104,8 +104,8 @@ RUN case "$TARGETARCH" in \
 # dpkg status entry (dpkg-status.sh). The supervisor goes in as one module,
 # /app/main.js, that `deno bundle` makes of main.ts and lib/ (Deno's own
 # bundler, esbuild, fetched from npm with the stage's CA store): loading
-# twelve modules instead of one cost ~1.5-3 ms at every start (DESIGN.md §8,
-# §11). Last, sbom.ts writes the SBOM of the finished tree.
+# twelve modules instead of one starts phantun later at every start (DESIGN.md
+# §8; the figures in §11). Last, sbom.ts writes the SBOM of the finished tree.
 FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS assemble
 ARG TARGETARCH
 RUN { [ "$TARGETARCH" = "$(dpkg --print-architecture)" ] || dpkg --add-architecture "$TARGETARCH"; } \

@@ -2,11 +2,10 @@
  * `deno task bench`: what the runtime costs against its baselines, each
  * measured interleaved with them in the same run. Writes bench/results.json
  * and bench/RESULTS.md and prints the markdown. Needs root (network
- * namespaces, TUN), ip, nft, ss, iperf3, tini-static, cc with libseccomp and
- * tar, and the real
- * phantun binaries (scripts/provision-phantun.sh); npm reachable for
- * `deno bundle` (esbuild); Docker only for the image size. Takes about three
- * minutes.
+ * namespaces, TUN), ip, nft, iptables, ss, iperf3, tini-static, cc with
+ * libseccomp and tar, and the real phantun binaries
+ * (scripts/provision-phantun.sh); npm reachable for `deno bundle` (esbuild);
+ * Docker only for the image size. Takes about three minutes.
  */
 import {
   applyHostSetup,
@@ -39,7 +38,16 @@ const SUPERVISED_INSTANCES = 10;
 const SHUTDOWN_ROUNDS = 20;
 const THROUGHPUT_ROUNDS = 14;
 const IMAGE = "phantun-runtime:test";
-const COMMANDS = ["ip", "nft", "ss", "iperf3", "tini-static", "cc", "tar"];
+const COMMANDS = [
+  "ip",
+  "nft",
+  "iptables",
+  "ss",
+  "iperf3",
+  "tini-static",
+  "cc",
+  "tar",
+];
 const HERE = new URL("./", import.meta.url).pathname;
 
 /** Why the benchmarks cannot run here, or null. */
@@ -49,7 +57,7 @@ function missingPrerequisite(phantun: string): string | null {
     try {
       run(["sh", "-c", 'command -v "$1"', "sh", command]);
     } catch {
-      return `${command} not found (apt-get install iproute2 nftables iperf3 tini gcc tar)`;
+      return `${command} not found (apt-get install iproute2 nftables iptables iperf3 tini gcc tar)`;
     }
   }
   try {

@@ -38,7 +38,7 @@ export const OFFERED_MBIT = 150;
 export const SECONDS = 2;
 const PORT = 4567; // README's PORT
 const CLIENT_TUN = "ptun0"; // README's TUN
-const SERVER_TUN = "ptun-srv";
+const SERVER_TUN = "ptun0"; // README's TUN, at both ends
 const CLIENT_UDP = 5555;
 const IPERF = 5201;
 

@@ -89,7 +89,7 @@ try {
     ...common,
     ns: topology.server,
     mode: "server",
-    tun: "ptun-srv",
+    tun: "ptun0",
     ifaceFile: serverFile,
     phantunArgs: ["--local", "4567", "--remote", "127.0.0.1:7777"],
   });

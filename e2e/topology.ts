@@ -137,11 +137,16 @@ export function destroyTopology(topology: Topology): void {
 
 /**
  * Applies the README's host setup with the README's own variables (WAN=eth0,
- * TUN=ptun0, PORT=4567): forwarding on both hosts, then the client masquerade
- * and the server DNAT with `firewall`'s commands.
+ * TUN=ptun0, PORT=4567) to hosts whose forwarding is filtered as Docker leaves
+ * it: forwarding and the TUN's forward accept on both hosts, then the client
+ * masquerade and the server DNAT with `firewall`'s commands.
  */
 export function applyHostSetup(topology: Topology, firewall: Firewall): void {
-  const forwarding = readmeBlock("forwarding");
+  // Each host filters forwarding as Docker leaves it (FORWARD policy DROP),
+  // so the README's forward-accept block is what lets the tunnel through.
+  const forwarding = `iptables -P FORWARD DROP
+ip6tables -P FORWARD DROP
+${readmeBlock("forwarding")}${readmeBlock("forward-accept")}`;
   const [client, server] = firewall === "nft"
     ? [readmeBlock("client-nft"), readmeBlock("server-nft")]
     : [readmeBlock("client-iptables"), readmeBlock("server-iptables")];

@@ -20,8 +20,11 @@ export type Invocation =
 
 /** The `--help` text (stdout). */
 export const USAGE =
-  `Usage: MODE=client|server main.ts [--phantun-dir=DIR] -- [phantun arguments...]
-       main.ts --help | --version
+  `Usage: MODE=client|server phantun-runtime [--phantun-dir DIR] -- [phantun args]
+       phantun-runtime --help | --version
+
+phantun-runtime is the image's entrypoint (deno task start outside it);
+--phantun-dir=DIR works too.
 
 Runs DIR/phantun_client (MODE=client) or DIR/phantun_server (MODE=server) with
 every argument after the first \`--\`, unchanged. DIR defaults to ${DEFAULT_PHANTUN_DIR}.
@@ -38,7 +41,8 @@ time they arrive. SIGUSR1 is not forwarded: launch with it blocked
 (env --block-signal=USR1 deno run ...), because Deno opens a debugger port on it.
 
 Exit status: phantun's; 128+N if phantun died of signal N; 127 binary not
-found; 126 binary not executable; 2 usage or configuration error.`;
+found; 126 binary not executable; 2 usage or configuration error. In the image,
+138 is a SIGUSR1 that arrived before env blocked it.`;
 
 const HINT = "(see --help)";
 

@@ -50,7 +50,7 @@ const MISSING = missingPrerequisite();
 
 const PORT = 4567; // README's PORT
 const CLIENT_TUN = "ptun0"; // README's TUN
-const SERVER_TUN = "ptun-srv";
+const SERVER_TUN = "ptun0"; // README's TUN, at both ends
 const ECHO = "127.0.0.1:7777";
 
 /** A scratch area for the IFACE files; `dir` is the real phantun. */
@@ -429,7 +429,7 @@ testWhen(
     const status = await demo.status;
     const [out, err] = [await stdout, await stderr];
     assert.equal(status.code, 0, err);
-    assert.match(out, /server TUN from .*: ptun-srv\n/);
+    assert.match(out, /server TUN from .*: ptun0\n/);
     assert.match(out, /client TUN from .*: ptun0\n/);
     assertDemoStatus(err);
     assert.match(out, /torn down/);

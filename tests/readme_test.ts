@@ -14,6 +14,7 @@ const RUNNERS: Record<string, string> = {
   "quickstart-docker": "tests/image/harness.ts",
   tests: ".ci/run",
   forwarding: "e2e/topology.ts",
+  "forward-accept": "e2e/topology.ts",
   "client-nft": "e2e/topology.ts",
   "server-nft": "e2e/topology.ts",
   "client-iptables": "e2e/topology.ts",

@@ -2,7 +2,7 @@
  * The restart-loop scenario of issue 6, for the image suite: `docker run
  * --restart on-failure:N` of the image with a phantun that crashes at every
  * start, while the test samples the bind-mounted IFACE_FILE on the host.
- * It is a function, not a test, so that tests/image/orchestrators_test.ts calls it once
+ * It is a function, not a test, so that tests/image/compose_test.ts calls it once
  * `phantun-runtime:test` exists:
  *
  *   imageTest("a restart loop with a crashing phantun keeps IFACE_FILE consistent", async () => {

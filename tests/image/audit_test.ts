@@ -44,7 +44,7 @@ const MISSING_VALIDATOR = isFile(PYTHON)
   ? null
   : `${PYTHON} not found (scripts/provision-tools.sh)`;
 
-/** README block rederive. */
+/** deploy/README.md block rederive. */
 const REDERIVE = String
   .raw`label() { docker inspect -f "{{index .Config.Labels \"$1\"}}" phantun-runtime; }
 git clone --quiet "$(label org.opencontainers.image.source)" rederive

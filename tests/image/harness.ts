@@ -315,7 +315,7 @@ install -D -m 0644 deploy/seccomp/phantun-runtime.json /etc/phantun-runtime/secc
 install -m 0644 deploy/tmpfiles.d/phantun-runtime.conf /etc/tmpfiles.d/ && systemd-tmpfiles --create phantun-runtime.conf
 docker run --rm --network host --device /dev/net/tun --cap-add NET_ADMIN --security-opt seccomp=/etc/phantun-runtime/seccomp.json -e MODE=server phantun-runtime -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`;
 
-/** README block docker-build-labels. */
+/** deploy/README.md block docker-build-labels. */
 export const BUILD_LABELS = String
   .raw`docker build --build-arg RUNTIME_SOURCE="$SOURCE" --build-arg RUNTIME_REVISION="$(git rev-parse HEAD)" -t phantun-runtime .`;
 
@@ -323,7 +323,7 @@ export const BUILD_LABELS = String
 export const PIN_COMMIT = String
   .raw`docker build --build-arg PHANTUN_COMMIT="$COMMIT" -t phantun-runtime .`;
 
-/** README block docker-pin-tarball. */
+/** deploy/README.md block docker-pin-tarball. */
 export const PIN_TARBALL = String
   .raw`docker build --build-arg PHANTUN_COMMIT="$COMMIT" --build-arg PHANTUN_TARBALL_SHA256="$SHA256" -t phantun-runtime .`;
 
@@ -338,7 +338,7 @@ docker cp "$id:/usr/local/share/phantun-runtime/sbom.cdx.json" sbom.cdx.json
 docker rm "$id"
 syft scan docker:phantun-runtime`;
 
-/** README block docker-handoff. */
+/** deploy/README.md block docker-handoff. */
 export const HANDOFF = String
   .raw`mkdir -p state && install -o 65532 -g 65532 -m 0644 /dev/null state/iface
 docker run -d --name phantun-server --network host --device /dev/net/tun --cap-add NET_ADMIN \

@@ -23,6 +23,7 @@ import {
   PREFIX,
   processChain,
   ROOT,
+  tempDir,
   tunNode,
 } from "./harness.ts";
 
@@ -74,6 +75,38 @@ testWhen(
         result.stdout + result.stderr,
         new RegExp(`passed for resource daemonset/phantun-${mode} `),
       );
+    }
+  },
+);
+
+/** deploy/README.md's root variant: the yaml block of its Kubernetes section. */
+function rootVariant(): string {
+  const recipes = Deno.readTextFileSync(`${ROOT}deploy/README.md`);
+  const section = recipes.slice(recipes.indexOf("## Kubernetes"));
+  return section.match(/```yaml\n([\s\S]*?)```/)![1];
+}
+
+testWhen(
+  MISSING_VENV,
+  "deploy/README.md's root variant, as each manifest's container securityContext, passes the same strict validation, runs as root and allows no privilege escalation",
+  async () => {
+    const variant = (await parse(rootVariant())).securityContext;
+    assert.equal(variant.runAsUser, 0);
+    assert.equal(variant.allowPrivilegeEscalation, false);
+    assert.equal("runAsNonRoot" in variant, false);
+    for (const mode of MODES) {
+      const object = await parse(manifest(mode));
+      object.spec.template.spec.containers[0].securityContext = variant;
+      const file = `${tempDir()}/phantun-${mode}.yaml`;
+      Deno.writeTextFileSync(file, JSON.stringify(object)); // JSON is YAML
+      const result = await exec([
+        `${VENV}/kubernetes-validate`,
+        "--strict",
+        "-k",
+        "1.37.0",
+        file,
+      ]);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
     }
   },
 );

@@ -33,7 +33,7 @@ import {
   withHosts,
 } from "./harness.ts";
 
-/** README block docker-bridge-server. */
+/** deploy/README.md block docker-bridge-server. */
 const BRIDGE_SERVER = String.raw`docker network create phantun
 docker run -d --name phantun-server --network phantun \
   --sysctl net.ipv4.ip_forward=1 -p 4567:4567/tcp \
@@ -49,7 +49,7 @@ table inet phantun_server {
 }
 EOF`;
 
-/** README block docker-bridge-client. */
+/** deploy/README.md block docker-bridge-client. */
 const BRIDGE_CLIENT = String
   .raw`docker run -d --name phantun-client --network phantun \
   --sysctl net.ipv4.ip_forward=1 -p 127.0.0.1:1234:1234/udp \

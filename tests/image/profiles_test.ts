@@ -321,7 +321,7 @@ for (const engine of ENGINES) {
   );
 }
 
-/** README block podman-load. */
+/** deploy/README.md block podman-load. */
 const PODMAN_LOAD = String.raw`docker save phantun-runtime | podman load
 podman run --rm localhost/phantun-runtime --version`;
 

@@ -30,18 +30,18 @@ import {
   withUpstream,
 } from "./harness.ts";
 
-/** README block buildx-remote. */
+/** deploy/README.md block buildx-remote. */
 const BUILDX_REMOTE = String
   .raw`buildkitd --addr unix:///run/buildkit/buildkitd.sock &
 docker buildx create --name phantun-release --driver remote unix:///run/buildkit/buildkitd.sock --use`;
 
-/** README block buildx-multiarch (the specification's commands). */
+/** deploy/README.md block buildx-multiarch (the specification's commands). */
 const MULTIARCH = String
   .raw`docker buildx build --platform linux/amd64,linux/arm64 -t phantun-runtime:multiarch --push .
 docker buildx build --platform linux/arm64 --output type=docker,dest=phantun-runtime-arm64.tar .
 docker load -i phantun-runtime-arm64.tar`;
 
-/** README block release. */
+/** deploy/README.md block release. */
 const RELEASE = String
   .raw`docker buildx build --platform linux/amd64,linux/arm64 \
   --build-arg RUNTIME_SOURCE="$SOURCE" --build-arg RUNTIME_REVISION="$(git rev-parse HEAD)" \
@@ -51,7 +51,7 @@ digest=$(docker buildx imagetools inspect "$REGISTRY/phantun-runtime:$VERSION" -
 cosign generate-key-pair
 cosign sign --yes --key cosign.key "$REGISTRY/phantun-runtime@$digest"`;
 
-/** README block release-verify. */
+/** deploy/README.md block release-verify. */
 const VERIFY = String
   .raw`cosign verify --key cosign.pub "$REGISTRY/phantun-runtime:$VERSION"
 docker buildx imagetools inspect "$REGISTRY/phantun-runtime:$VERSION" --format '{{json .Provenance}}'`;

@@ -20,10 +20,12 @@ import {
   ifaceFile,
   imageTest,
   inspect,
+  lines,
   listeners,
   pidOf,
   PREFIX,
   processChain,
+  QUICKSTART,
   remove,
   ROOT,
   tempDir,
@@ -41,17 +43,16 @@ import { compileFixture } from "../reliability/harness.ts";
 
 const TEXT = Deno.readTextFileSync(`${ROOT}${PROFILE}`);
 
-/** README block seccomp-install. */
+/** README block seccomp-install (the kubelet's); the quick start's line 2 installs it for the engines. */
 const INSTALL = String
-  .raw`install -D -m 0644 deploy/seccomp/phantun-runtime.json /etc/phantun-runtime/seccomp.json
-install -D -m 0644 deploy/seccomp/phantun-runtime.json /var/lib/kubelet/seccomp/phantun-runtime.json`;
+  .raw`install -D -m 0644 deploy/seccomp/phantun-runtime.json /var/lib/kubelet/seccomp/phantun-runtime.json`;
 
-Deno.test("README's install lines put the profile where the examples, compose.yaml and the manifests look for it", async () => {
+Deno.test("README's install lines (the quick start's and the kubelet's) put the profile where the examples, compose.yaml and the manifests look for it", async () => {
   const root = tempDir();
   const result = await exec([
     "sh",
     "-ec",
-    INSTALL.replaceAll(" /", ` ${root}/`),
+    `${lines(QUICKSTART, 1, 2)}\n${INSTALL}`.replaceAll(" /", ` ${root}/`),
   ], {
     cwd: ROOT,
   });

@@ -23,7 +23,7 @@ import {
   withHosts,
 } from "./harness.ts";
 
-/** README block tunnels-tmpfiles. */
+/** deploy/README.md block tunnels-tmpfiles. */
 const TUNNELS_TMPFILES = String
   .raw`cat >/etc/tmpfiles.d/phantun-tunnels.conf <<'EOF'
 d /run/phantun 0755 root root -
@@ -34,7 +34,7 @@ f /run/phantun/client-b.iface 0644 65532 65532 -
 EOF
 systemd-tmpfiles --create phantun-tunnels.conf`;
 
-/** README block tunnels-servers. */
+/** deploy/README.md block tunnels-servers. */
 const TUNNELS_SERVERS = String
   .raw`docker run -d --name phantun-server-a --network host --cap-add NET_ADMIN --device /dev/net/tun \
   --security-opt seccomp=/etc/phantun-runtime/seccomp.json -v /run/phantun/server-a.iface:/run/phantun/iface \
@@ -47,7 +47,7 @@ docker run -d --name phantun-server-b --network host --cap-add NET_ADMIN --devic
   phantun-runtime -- --local 4568 --remote 127.0.0.1:1235 --tun ptun-b \
   --tun-local 192.168.203.1 --tun-peer 192.168.203.2 --tun-local6 fccb::1 --tun-peer6 fccb::2`;
 
-/** README block tunnels-clients. */
+/** deploy/README.md block tunnels-clients. */
 const TUNNELS_CLIENTS = String
   .raw`docker run -d --name phantun-client-a --network host --cap-add NET_ADMIN --device /dev/net/tun \
   --security-opt seccomp=/etc/phantun-runtime/seccomp.json -v /run/phantun/client-a.iface:/run/phantun/iface \
