@@ -635,7 +635,7 @@ export async function exportImage(tag: string): Promise<string> {
 
 // ---------------------------------------------------------------- arm64
 
-/** README block docker-buildx-arm64. */
+/** deploy/README.md block docker-buildx-arm64. */
 export const ARM64 = String
   .raw`docker buildx build --platform linux/arm64 --load -t phantun-runtime:arm64 .
 docker run --rm phantun-runtime:arm64 --version`;
