@@ -15,7 +15,7 @@
 /** What the launch does with one variable. */
 export type Disposition =
   | { readonly unset: string }
-  | { readonly pin: string; readonly why: string }
+  | { readonly pin: string; readonly why: string; readonly imageOnly?: true }
   | { readonly keep: string };
 
 const unset = (why: string, names: string): [string, Disposition][] =>
@@ -127,6 +127,7 @@ export const DENO_ENV: ReadonlyMap<string, Disposition> = new Map([
   }],
   ["DENO_DIR", {
     pin: "/deno-dir",
+    imageOnly: true,
     why:
       "the image's read-only cache with the supervisor's code cache; removed outside the image",
   }],
@@ -154,21 +155,34 @@ export const DENO_ENV: ReadonlyMap<string, Disposition> = new Map([
 ]);
 
 /**
+ * What a launch does with Deno's variables: the names it removes and the
+ * values it pins. Outside the image (`image: false`) an `imageOnly` pin
+ * (DENO_DIR) is removed instead.
+ */
+export function launchEnv(
+  image: boolean,
+): { removed: string[]; pinned: [string, string][] } {
+  const removed: string[] = [];
+  const pinned: [string, string][] = [];
+  for (const [name, how] of DENO_ENV) {
+    if ("unset" in how) removed.push(name);
+    else if ("pin" in how) {
+      if (image || !how.imageOnly) pinned.push([name, how.pin]);
+      else removed.push(name);
+    }
+  }
+  return { removed, pinned };
+}
+
+/**
  * The `env` words before `deno` in a launch: SIGUSR1 blocked (DESIGN.md,
- * "Signals"), every `unset` name removed and every `pin` set. Outside the
- * image (`image: false`) DENO_DIR is removed instead of pinned.
+ * "Signals"), then {@link launchEnv}'s removals and pins.
  */
 export function envWords(image: boolean): string[] {
-  const words = ["--block-signal=USR1"];
-  for (const [name, how] of DENO_ENV) {
-    if ("unset" in how || (!image && name === "DENO_DIR")) {
-      words.push("-u", name);
-    }
-  }
-  for (const [name, how] of DENO_ENV) {
-    if ("pin" in how && (image || name !== "DENO_DIR")) {
-      words.push(`${name}=${how.pin}`);
-    }
-  }
-  return words;
+  const { removed, pinned } = launchEnv(image);
+  return [
+    "--block-signal=USR1",
+    ...removed.flatMap((name) => ["-u", name]),
+    ...pinned.map(([name, value]) => `${name}=${value}`),
+  ];
 }

@@ -6,7 +6,7 @@
  * environment; and the list accounts for every variable the binary reads.
  */
 import assert from "node:assert/strict";
-import { DENO_ENV, envWords } from "../e2e/deno_env.ts";
+import { DENO_ENV, envWords, launchEnv } from "../e2e/deno_env.ts";
 import { PRODUCTION } from "../lib/manifest.ts";
 import { CC_MISSING, compileFixture } from "./reliability/harness.ts";
 import {
@@ -218,13 +218,13 @@ function phantunEnv(fake: FakeInstall): Map<string, string> {
   );
 }
 
-/** Asserts `env` lacks every removed variable and holds every pin (but DENO_DIR) and RUST_LOG. */
+/** Asserts `env` lacks every variable a launch outside the image removes, holds its pins, and RUST_LOG. */
 function assertScrubbed(env: Map<string, string>): void {
-  for (const [name, how] of DENO_ENV) {
-    if ("unset" in how || name === "DENO_DIR") {
-      assert.ok(!env.has(name), `${name} reached phantun`);
-    } else if ("pin" in how) assert.equal(env.get(name), how.pin, name);
+  const { removed, pinned } = launchEnv(false);
+  for (const name of removed) {
+    assert.ok(!env.has(name), `${name} reached phantun`);
   }
+  for (const [name, value] of pinned) assert.equal(env.get(name), value, name);
   assert.equal(env.get("RUST_LOG"), "debug");
 }
 
