@@ -178,16 +178,17 @@ export async function measureThroughput(
     const mbit = (v: Variant) => runs[v].map((rate) => rate.mbitPerS);
     const bare = mbit("bare");
     const again = mbit("bare again");
+    const supervisedMbit = mbit("supervised");
     return {
       mbitPerS: summary((rate) => rate.mbitPerS),
       packetsPerS: summary((rate) => rate.packetsPerS),
       ratio: summarize(
-        mbit("supervised").map((rate, r) => rate / ((bare[r] + again[r]) / 2)),
+        supervisedMbit.map((rate, r) => rate / ((bare[r] + again[r]) / 2)),
       ),
       controlRatio: summarize(again.map((rate, r) => rate / bare[r])),
       seccompRatio: summarize(
         mbit("supervised under the seccomp profile").map((rate, r) =>
-          rate / mbit("supervised")[r]
+          rate / supervisedMbit[r]
         ),
       ),
       supervisorCpuMs: summarize(supervisorCpuMs),

@@ -92,8 +92,7 @@ const ENTRYPOINT_SH = '#!/bin/sh\nexec "$@"\n';
 
 /**
  * Builds the workspace: compiles bench/stamp.c and bench/seccomp_exec.c with
- * `cc`, copies main.ts,
- * lib/, deno.json and deno.lock with `permissions.production` granting the
+ * `cc`, copies main.ts, lib/, deno.json and deno.lock with `permissions.production` granting the
  * fake and the real phantun and one handoff file, bundles them into main.js as
  * the image does (`deno bundle`, esbuild from npm), then runs every Deno
  * subject once so that nothing is compiled during a measurement (the image

@@ -46,6 +46,9 @@ export function inNamespace(
 /** The documents whose shell blocks are executed: README.md and its recipes. */
 export const DOCS = ["README.md", "deploy/README.md"] as const;
 
+/** DOCS' texts, read at the first {@link readmeBlock}. */
+let docTexts: string[] | undefined;
+
 /**
  * The shell block that follows `<!-- readme-test: ID -->` in README.md or
  * deploy/README.md, so the tests run exactly what the documents tell
@@ -53,8 +56,11 @@ export const DOCS = ["README.md", "deploy/README.md"] as const;
  */
 export function readmeBlock(id: string): string {
   const marker = `<!-- readme-test: ${id} -->`;
-  for (const doc of DOCS) {
-    const text = Deno.readTextFileSync(new URL(`../${doc}`, import.meta.url));
+  docTexts ??= DOCS.map((doc) =>
+    Deno.readTextFileSync(new URL(`../${doc}`, import.meta.url))
+  );
+  for (const [i, doc] of DOCS.entries()) {
+    const text = docTexts[i];
     const at = text.indexOf(marker);
     if (at === -1) continue;
     const block = text.slice(at).match(/```sh\n([\s\S]*?)```/);
