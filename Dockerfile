@@ -144,8 +144,8 @@ RUN cd /rootfs \
  && mkdir etc && ln -s ../usr/lib/os-release etc/os-release \
  && rootfs-libs.sh /sysroot /rootfs usr/bin/tini usr/bin/env usr/local/bin/* \
  && for binary in usr/local/bin/phantun_*; do setcap cap_net_admin+ep "$binary"; done \
- && for package in libc6 libgcc-s1 gcc-12-base tini coreutils base-files; do \
-      doc=usr/share/doc/$package; mkdir -p usr/share/doc; \
+ && for deb in /debs/*.deb; do \
+      doc=usr/share/doc/$(dpkg-deb --field "$deb" Package); mkdir -p usr/share/doc; \
       if [ -L "/sysroot/$doc" ]; then cp -P "/sysroot/$doc" "$doc"; \
       else install -D -m 0644 "/sysroot/$doc/copyright" "$doc/copyright"; fi; \
     done \

@@ -36,20 +36,19 @@ function keyValues(path: string): Record<string, string> {
   );
 }
 
+/** Bytes as lowercase hex. */
+const hex = (bytes: Uint8Array) =>
+  [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+
 async function sha256(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    Deno.readFileSync(path),
-  );
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0"))
-    .join("");
+  const digest = await crypto.subtle.digest("SHA-256", Deno.readFileSync(path));
+  return hex(new Uint8Array(digest));
 }
 
 /** The hex of an npm `sha512-BASE64` integrity. */
 function integrityHex(integrity: string): string {
   const bytes = atob(integrity.replace(/^sha512-/, ""));
-  return [...bytes].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0"))
-    .join("");
+  return hex(Uint8Array.from(bytes, (c) => c.charCodeAt(0)));
 }
 
 /** Fields of a dpkg control paragraph (continuation lines dropped). */
