@@ -8,8 +8,9 @@
 import assert from "node:assert/strict";
 import { DENO_ENV, envWords, launchEnv } from "../e2e/deno_env.ts";
 import { PRODUCTION } from "../lib/manifest.ts";
-import { CC_MISSING, compileFixture } from "./reliability/harness.ts";
 import {
+  CC_MISSING,
+  compileFixture,
   DENO,
   type FakeInstall,
   inPrivateMount,

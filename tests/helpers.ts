@@ -144,6 +144,20 @@ export function recordedArgv(fake: FakeInstall): string[] | null {
   return raw === null ? null : raw.split("\0").slice(0, -1);
 }
 
+/** The environment the fake received, as NAME -> value. */
+export function recordedEnv(fake: FakeInstall): Map<string, string> {
+  const raw = readRecord(fake, "env");
+  assert.ok(raw !== null, "the fake recorded no environment");
+  return new Map(
+    raw.split("\0").filter((entry) => entry !== "").map((
+      entry,
+    ) => [
+      entry.slice(0, entry.indexOf("=")),
+      entry.slice(entry.indexOf("=") + 1),
+    ]),
+  );
+}
+
 /** True when the fake phantun was never started. */
 export function nothingLaunched(fake: FakeInstall): boolean {
   return [...Deno.readDirSync(fake.record)].length === 0;
@@ -271,16 +285,20 @@ export function output(program: string, ...args: string[]): string {
   return decoder.decode(stdout);
 }
 
-/** Waits until `check` is true, polling, or fails after `timeoutMs`. */
+/**
+ * Waits until `check` (which may be async) is true, polling every
+ * `intervalMs`, or fails after `timeoutMs`.
+ */
 export async function waitFor(
   what: string,
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   timeoutMs = 10_000,
+  intervalMs = 5,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     assert(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 
@@ -300,6 +318,30 @@ export function assertRuntimeError(result: RunResult, needle: string): void {
     lines[0].includes(needle),
     `${JSON.stringify(needle)} not in: ${lines[0]}`,
   );
+}
+
+/** Asserts a refusal by the runtime itself: exit 2, one stderr line, nothing launched. */
+export function assertRefused(
+  result: RunResult,
+  fake: FakeInstall,
+  needle = "",
+): void {
+  assert.equal(result.code, 2, result.stderr);
+  assertRuntimeError(result, needle);
+  assert.equal(result.stdout, "");
+  assert.ok(nothingLaunched(fake), "phantun was launched");
+}
+
+/** Why the C fixtures cannot be built here, or null. */
+export const CC_MISSING: string | null = missingCommand("cc");
+
+/** Compiles tests/fixtures/NAME.c to `out`, with extra cc `flags` (e.g. -static). */
+export function compileFixture(
+  name: string,
+  out: string,
+  ...flags: string[]
+): void {
+  output("cc", "-O2", ...flags, "-o", out, `${ROOT}tests/fixtures/${name}.c`);
 }
 
 /**
@@ -328,14 +370,15 @@ export const NEEDS_MOUNT = !IS_ROOT
  * Runs a client with IFACE_FILE=`file` (granted as `options.grant`, by default
  * `file` itself) and expects a refusal: exit 2, one runtime line naming
  * IFACE_FILE and `needle` with none of Deno's own wording ("(os error N)",
- * "writefile '...'"), nothing on stdout, nothing launched, no hang.
+ * "writefile '...'"), nothing on stdout, nothing launched, no hang. Returns
+ * the run, for checks of the caller's own.
  */
 export async function assertHandoffRefused(
   fake: FakeInstall,
   file: string,
   needle: string,
   options: { grant?: string; wrapper?: string[] } = {},
-): Promise<void> {
+): Promise<RunResult> {
   const result = await runSupervisor(fake, {
     args: [`--phantun-dir=${fake.dir}`, "--"],
     env: {
@@ -348,12 +391,10 @@ export async function assertHandoffRefused(
     wrapper: options.wrapper,
     timeoutMs: 10_000, // a hang fails the test
   });
-  assert.equal(result.code, 2, result.stderr);
-  assertRuntimeError(result, "IFACE_FILE");
+  assertRefused(result, fake, "IFACE_FILE");
   assertRuntimeError(result, needle);
   assert.doesNotMatch(result.stderr, /\(os error \d+\)|[a-z]+ '\//);
-  assert.equal(result.stdout, "");
-  assert.ok(nothingLaunched(fake), "phantun was launched");
+  return result;
 }
 
 /**

@@ -16,7 +16,7 @@
  * (`--network none`).
  */
 import assert from "node:assert/strict";
-import { compileFixture } from "./reliability/harness.ts";
+import { compileFixture } from "./helpers.ts";
 
 /** What {@link restartLoop} runs. */
 export type RestartLoopOptions = {

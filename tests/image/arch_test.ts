@@ -20,7 +20,7 @@ import {
   inspect,
   ipOf,
   lines,
-  MISSING_ARM64,
+  missingArm64,
   ok,
   PREFIX,
   readmeBuild,
@@ -32,6 +32,7 @@ import {
   withHosts,
 } from "./harness.ts";
 
+const MISSING_ARM64 = missingArm64();
 const AS_TAG = ["phantun-runtime:arm64", ARM64_TAG] as const;
 
 /** ELF e_machine of an aarch64 file. */

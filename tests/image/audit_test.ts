@@ -22,7 +22,7 @@ import {
   inspect,
   isFile,
   lines,
-  MISSING_ARM64,
+  missingArm64,
   ok,
   prepare,
   readmeOk,
@@ -232,7 +232,7 @@ imageTest(
     await assertScanned(ARM64_TAG, "arm64");
   },
   DOCKER,
-  MISSING_SYFT ?? MISSING_ARM64,
+  MISSING_SYFT ?? missingArm64(),
 );
 
 imageTest(

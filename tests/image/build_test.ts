@@ -12,6 +12,7 @@ import {
   CARGO_LOCK,
   cmd,
   DENO_BIN,
+  DENO_RUN,
   DOCKER,
   docker,
   exec,
@@ -254,9 +255,7 @@ imageTest(
     assert.equal(config.User, "65532:65532");
     assert.deepEqual(
       config.Entrypoint,
-      cmd`/usr/bin/tini -- /usr/bin/env ${
-        envWords(true)
-      } ${DENO_BIN} run --no-prompt --quiet --config=/app/deno.json -P=production /app/main.js`,
+      cmd`/usr/bin/tini -- /usr/bin/env ${envWords(true)} ${DENO_RUN}`,
     );
     assert.equal(
       await docker(cmd`run --rm --read-only ${IMAGE} --version`),

@@ -34,6 +34,17 @@ export const IMAGE = "phantun-runtime:test";
 export const PREFIX = "phantun-runtime-test-";
 /** Deno inside the image. */
 export const DENO_BIN = "/usr/local/bin/deno";
+
+/** The image's ENTRYPOINT after tini and env: Deno running the supervisor. */
+export const DENO_RUN = [
+  DENO_BIN,
+  "run",
+  "--no-prompt",
+  "--quiet",
+  "--config=/app/deno.json",
+  "-P=production",
+  "/app/main.js",
+] as const;
 /** The production manifest's handoff path. */
 export const IFACE = "/run/phantun/iface";
 /** The image's record of the phantun source it was built from. */
@@ -272,11 +283,14 @@ export function tempDir(): string {
   return dir;
 }
 
-/** A TUN device node of mode 0666 (this machine's /dev/net/tun may be 0600). */
-export async function tunNode(): Promise<string> {
+/**
+ * A TUN device node of mode 0666 (this machine's /dev/net/tun may be 0600);
+ * another `minor` or `mode` makes the nodes the Troubleshooting cases need.
+ */
+export async function tunNode(minor = 200, mode = "0666"): Promise<string> {
   const node = `${tempDir()}/tun`;
-  await ok(cmd`mknod ${node} c 10 200`);
-  await ok(cmd`chmod 0666 ${node}`);
+  await ok(cmd`mknod ${node} c 10 ${minor}`);
+  await ok(cmd`chmod ${mode} ${node}`);
   return node;
 }
 
@@ -367,6 +381,20 @@ export const HOST_CLIENT = String
 export const STOP = String.raw`docker stop phantun-server
 docker inspect -f '{{.State.ExitCode}}' phantun-server
 docker rm phantun-server`;
+
+/**
+ * README's stop, run on container `name`: it prints the name (stop), 143
+ * (phantun died of SIGTERM) and the name again (rm).
+ */
+export async function assertReadmeStop(
+  engine: Engine,
+  name: string,
+): Promise<void> {
+  assert.equal(
+    await readmeOk(engine, STOP, [[/phantun-server/g, name]]),
+    `${name}\n143\n${name}`,
+  );
+}
 
 /** README block docker-root. */
 export const ROOT_PROFILE = String
@@ -643,16 +671,19 @@ docker run --rm phantun-runtime:arm64 --version`;
 /** The arm64 image the suite builds. */
 export const ARM64_TAG = "phantun-runtime:test-arm64";
 
-/** Why the arm64 image cannot be built and run here, or null. */
-export const MISSING_ARM64 =
-  !isFile(`${Deno.env.get("HOME")}/.docker/cli-plugins/docker-buildx`)
-    ? "the docker buildx plugin is missing (scripts/provision-tools.sh)"
-    // Deno guards /proc: ask test(1).
-    : !new Deno.Command("test", {
-        args: ["-e", "/proc/sys/fs/binfmt_misc/qemu-aarch64"],
-      }).outputSync().success
-    ? "qemu-aarch64 is not registered with binfmt_misc (scripts/provision-tools.sh)"
-    : null;
+/** Why the arm64 image cannot be built and run here, or null (asked by the files that need it). */
+export function missingArm64(): string | null {
+  if (!isFile(`${Deno.env.get("HOME")}/.docker/cli-plugins/docker-buildx`)) {
+    return "the docker buildx plugin is missing (scripts/provision-tools.sh)";
+  }
+  // Deno guards /proc: ask test(1).
+  const registered = new Deno.Command("test", {
+    args: ["-e", "/proc/sys/fs/binfmt_misc/qemu-aarch64"],
+  }).outputSync().success;
+  return registered
+    ? null
+    : "qemu-aarch64 is not registered with binfmt_misc (scripts/provision-tools.sh)";
+}
 
 /** The e_machine of an ELF file, or null when `path` is not one. */
 export function elfMachine(path: string): number | null {
@@ -776,13 +807,17 @@ export const udpEcho = (...ports: number[]) =>
   `import dgram from "node:dgram";\n${echoOn("udp4", ports)}`;
 
 /** The statements of a UDP echo of `family` on each of `ports` (dgram imported). */
-const echoOn = (family: "udp4" | "udp6", ports: readonly number[]) =>
-  `for (const port of ${JSON.stringify(ports)}) {
-  const socket = dgram.createSocket({ type: "${family}", ipv6Only: true });
+const echoOn = (family: "udp4" | "udp6", ports: readonly number[]) => {
+  const options = family === "udp6"
+    ? '{ type: "udp6", ipv6Only: true }'
+    : '"udp4"';
+  return `for (const port of ${JSON.stringify(ports)}) {
+  const socket = dgram.createSocket(${options});
   socket.on("message", (message, peer) => socket.send(message, peer.port, peer.address));
   socket.bind(port);
 }
 `;
+};
 
 /** Deno code that sends a datagram every 200 ms until it is echoed, 15 s at most. */
 const udpSend = (host: string, port: number) =>
@@ -837,7 +872,6 @@ export function ipOf(engine: Engine, name: string): Promise<string> {
   );
 }
 
-/** Creates a network for `fn`; removes it and `containers` afterwards. */
 /** The IPv6 prefix of a test network made with `ipv6`. */
 export const TEST_PREFIX6 = "fd42:7072:7474::/64";
 
@@ -881,8 +915,8 @@ type HostSetup = {
 
 /**
  * Two "hosts" on a network of their own: holder containers whose namespaces
- * get the README's host setup (variables, forwarding, nftables: one tunnel's
- * blocks unless `setup.nat` names others) through nsenter. The server host
+ * get the README's host setup (forwarding and its variables, then nftables:
+ * one tunnel's blocks unless `setup.nat` names others) through nsenter. The server host
  * runs a UDP echo, the service behind phantun, on port 1234 unless
  * `setup.echo` gives others.
  */

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { missingCommand } from "../helpers.ts";
 import {
   cmd,
-  DENO_BIN,
+  DENO_RUN,
   DOCKER,
   type Engine,
   engineExec,
@@ -23,25 +23,28 @@ import {
   lines,
   listeners,
   pidOf,
+  PODMAN,
   PREFIX,
   processChain,
   QUICKSTART,
   remove,
   ROOT,
+  SECCOMP,
   tempDir,
   tunNode,
   waitForLink,
 } from "./harness.ts";
 import {
   allowed,
+  CONDITIONED,
   loggedOutside,
   PROFILE,
   profileText,
   traceScenarios,
 } from "./seccomp_trace.ts";
-import { compileFixture } from "../reliability/harness.ts";
+import { CC_MISSING, compileFixture, waitFor } from "../helpers.ts";
 
-const TEXT = Deno.readTextFileSync(`${ROOT}${PROFILE}`);
+const TEXT = Deno.readTextFileSync(SECCOMP);
 
 /** README block seccomp-install (the kubelet's); the quick start's line 2 installs it for the engines. */
 const INSTALL = String
@@ -71,18 +74,17 @@ Deno.test("README's install lines (the quick start's and the kubelet's) put the 
     ),
   );
 });
-const SECCOMP = ["--security-opt", `seccomp=${ROOT}${PROFILE}`];
-const MISSING = missingCommand("strace", "dmesg", "cc");
+/** The engines' flag for the profile. */
+const UNDER_PROFILE = ["--security-opt", `seccomp=${SECCOMP}`];
+const MISSING = missingCommand("strace", "dmesg");
 
 imageTest(
   "the real scenarios, traced under the engine's default profile (strace, the container runtime's own calls included) and run untraced under the committed profile (the kernel logs what it would refuse), call nothing the profile does not allow; regenerating it gives the committed file",
   async () => {
     const trace = await traceScenarios();
     const committed = allowed(TEXT);
-    // socket() and clone() are allowed with conditions, clone3 refused on purpose.
-    const special = new Set(["socket", "clone", "clone3"]);
     const missing = [...trace.syscalls].filter((call) =>
-      !committed.syscalls.has(call) && !special.has(call)
+      !committed.syscalls.has(call) && !CONDITIONED.includes(call)
     );
     assert.deepEqual(
       missing,
@@ -100,17 +102,27 @@ imageTest(
     for (const kind of committed.sockets) trace.sockets.add(kind);
     assert.equal(profileText(trace), TEXT, "the profile was edited by hand");
   },
-  DOCKER,
+  PODMAN, // the scenarios run under both engines
   MISSING,
 );
+
+let probeBinary: string | undefined;
+
+/** tests/fixtures/syscall_probe.c, static, compiled once per test process. */
+function probeFixture(): string {
+  if (probeBinary === undefined) {
+    probeBinary = `${tempDir()}/probe`;
+    compileFixture("syscall_probe", probeBinary, "-static");
+  }
+  return probeBinary;
+}
 
 /** What tests/fixtures/syscall_probe.c, in phantun's place, got for each call. */
 async function probe(
   engine: Engine,
   flags: string[],
 ): Promise<Record<string, string>> {
-  const binary = `${tempDir()}/probe`;
-  compileFixture("syscall_probe", binary, "-static");
+  const binary = probeFixture();
   const result = await engineExec(
     engine,
     cmd`run --rm --network none ${flags} -v ${binary}:/usr/local/bin/phantun_server:ro -e MODE=server ${engine.image} --`,
@@ -142,7 +154,7 @@ for (const engine of ENGINES) {
         "socket_tcp6",
       ];
       for (const flags of [[], admin]) {
-        const ours = await probe(engine, [...SECCOMP, ...flags]);
+        const ours = await probe(engine, [...UNDER_PROFILE, ...flags]);
         for (const call of calls) {
           assert.match(ours[call], REFUSED, `${call} under the profile`);
         }
@@ -162,7 +174,7 @@ for (const engine of ENGINES) {
       }
     },
     engine,
-    missingCommand("cc"),
+    CC_MISSING,
   );
 }
 
@@ -176,21 +188,23 @@ imageTest(
     try {
       await engineOk(
         DOCKER,
-        cmd`run -d --name ${name} --network none ${SECCOMP} --cap-add NET_ADMIN --device ${tun}:/dev/net/tun ${
+        cmd`run -d --name ${name} --network none ${UNDER_PROFILE} --cap-add NET_ADMIN --device ${tun}:/dev/net/tun ${
           handoff(file)
-        } -e MODE=server --entrypoint /usr/bin/tini ${DOCKER.image} -- ${DENO_BIN} run --no-prompt --quiet --config=/app/deno.json -P=production /app/main.js -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`,
+        } -e MODE=server --entrypoint /usr/bin/tini ${DOCKER.image} -- ${DENO_RUN} -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`,
       );
       await waitForLink(DOCKER, name, "ptun0");
       const [, deno, phantun] = await processChain(DOCKER, name);
       await new Promise((resolve) => setTimeout(resolve, 1_000)); // Deno's listener
       Deno.kill(pidOf(deno), "SIGUSR1");
-      const deadline = Date.now() + 10_000;
-      let logs = "";
-      while (!logs.includes("Failed to start inspector server")) {
-        assert.ok(Date.now() < deadline, `no inspector failure: ${logs}`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        logs = (await engineExec(DOCKER, cmd`logs ${name}`)).stderr;
-      }
+      await waitFor(
+        "Deno's inspector failure in the logs",
+        async () =>
+          (await engineExec(DOCKER, cmd`logs ${name}`)).stderr.includes(
+            "Failed to start inspector server",
+          ),
+        10_000,
+        200,
+      );
       assert.deepEqual(listeners(pidOf(deno)), []);
       assert.equal(await inspect(DOCKER, "{{.State.Running}}", name), "true");
       assert.equal(

@@ -471,6 +471,12 @@ const SELDOM: Record<string, string> = {
 const FALLBACK = ["clone3", "close_range", "epoll_pwait2", "openat2"];
 
 /**
+ * Traced calls the profile does not simply allow: socket() and clone() are
+ * allowed with conditions on their arguments, FALLBACK refused on purpose.
+ */
+export const CONDITIONED: readonly string[] = ["socket", "clone", ...FALLBACK];
+
+/**
  * aarch64 has none of x86_64's older calls: their successors, which the C
  * library calls there instead (QEMU user emulation cannot run a filter for
  * the guest, so aarch64 is derived, not traced).
@@ -511,9 +517,7 @@ export function profile(trace: Trace): Json {
     for (const call of members.split(" ")) group.set(call, name);
   }
   const calls = new Set([...trace.syscalls, ...Object.keys(SELDOM)]);
-  for (const special of ["socket", "clone", ...FALLBACK]) {
-    calls.delete(special);
-  }
+  for (const call of CONDITIONED) calls.delete(call);
   for (const call of [...calls]) {
     if (AARCH64[call]) calls.add(AARCH64[call]);
   }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { isAbsolute, join } from "node:path";
 import { argument, argumentVector, deliveredByDeno, utf8 } from "../fuzz.ts";
 import {
+  assertRefused,
   installFakePhantun,
   nothingLaunched,
   readRecord,
@@ -16,7 +17,6 @@ import {
   runSupervisor,
 } from "../helpers.ts";
 import {
-  assertRefused,
   figure,
   nulTerminated,
   octal,

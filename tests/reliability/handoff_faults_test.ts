@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   assertHandoffRefused,
+  assertRefused,
   type FakeInstall,
   inPrivateMount,
   installFakePhantun,
@@ -24,7 +25,6 @@ import {
   waitFor,
 } from "../helpers.ts";
 import {
-  assertRefused,
   installBase,
   prepareUntouched,
   readBytes,

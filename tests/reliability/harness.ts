@@ -11,15 +11,12 @@
 import assert from "node:assert/strict";
 import { caseSeed, Random } from "../fuzz.ts";
 import {
-  assertRuntimeError,
+  compileFixture,
   type FakeInstall,
   installFakePhantun,
   killFake,
-  missingCommand,
-  nothingLaunched,
   output,
   ROOT,
-  type RunResult,
   supervisorCommand,
   waitFor,
 } from "../helpers.ts";
@@ -155,18 +152,6 @@ export function nulTerminated(args: readonly string[]): Uint8Array {
 export function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   return a !== null && b !== null && a.length === b.length &&
     a.every((byte, i) => byte === b[i]);
-}
-
-/** Why the C fakes cannot be built here, or null. */
-export const CC_MISSING: string | null = missingCommand("cc");
-
-/** Compiles tests/fixtures/NAME.c to `out`, with extra cc `flags` (e.g. -static). */
-export function compileFixture(
-  name: string,
-  out: string,
-  ...flags: string[]
-): void {
-  output("cc", "-O2", ...flags, "-o", out, `${ROOT}tests/fixtures/${name}.c`);
 }
 
 /** Replaces both fake binaries of `fake` with tests/fixtures/counting_phantun.c. */
@@ -323,18 +308,6 @@ export function figure(text: string): void {
 /** Seconds since `start`, for the figures. */
 export function since(start: number): string {
   return `${((performance.now() - start) / 1000).toFixed(1)} s`;
-}
-
-/** Asserts a refusal by the runtime itself: exit 2, one stderr line, nothing launched. */
-export function assertRefused(
-  result: RunResult,
-  fake: FakeInstall,
-  needle = "",
-): void {
-  assert.equal(result.code, 2, result.stderr);
-  assertRuntimeError(result, needle);
-  assert.equal(result.stdout, "");
-  assert.ok(nothingLaunched(fake), "phantun was launched");
 }
 
 /** `\ooo` escapes of every byte, for the shell's printf. */

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { Random } from "../fuzz.ts";
 import {
+  CC_MISSING,
   fakeTest,
   installFakePhantun,
   manifestFlags,
@@ -16,7 +17,6 @@ import {
   waitFor,
 } from "../helpers.ts";
 import {
-  CC_MISSING,
   figure,
   installBase,
   installCountingPhantun,

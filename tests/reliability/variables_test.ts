@@ -15,13 +15,13 @@ import {
   utf8,
 } from "../fuzz.ts";
 import {
+  assertRefused,
   type FakeInstall,
   installFakePhantun,
   manifestFlags,
   runSupervisor,
 } from "../helpers.ts";
 import {
-  assertRefused,
   figure,
   octal,
   prepareUntouched,
