@@ -22,7 +22,7 @@ type Rule = {
 };
 
 /** The profile as seccomp_exec's rule lines. */
-export function rules(
+function rules(
   profile: { defaultErrnoRet: number; syscalls: Rule[] },
 ): string {
   const lines = [`default ${profile.defaultErrnoRet}`];

@@ -46,8 +46,16 @@ export function inNamespace(
 /** The documents whose shell blocks are executed: README.md and its recipes. */
 export const DOCS = ["README.md", "deploy/README.md"] as const;
 
-/** DOCS' texts, read at the first {@link readmeBlock}. */
-let docTexts: string[] | undefined;
+/** DOCS' texts, read at the first {@link docTexts}. */
+let texts: readonly string[] | undefined;
+
+/** The texts of {@link DOCS}, in the same order; read once, at the first call. */
+export function docTexts(): readonly string[] {
+  texts ??= DOCS.map((doc) =>
+    Deno.readTextFileSync(new URL(`../${doc}`, import.meta.url))
+  );
+  return texts;
+}
 
 /**
  * The shell block that follows `<!-- readme-test: ID -->` in README.md or
@@ -56,11 +64,8 @@ let docTexts: string[] | undefined;
  */
 export function readmeBlock(id: string): string {
   const marker = `<!-- readme-test: ${id} -->`;
-  docTexts ??= DOCS.map((doc) =>
-    Deno.readTextFileSync(new URL(`../${doc}`, import.meta.url))
-  );
   for (const [i, doc] of DOCS.entries()) {
-    const text = docTexts[i];
+    const text = docTexts()[i];
     const at = text.indexOf(marker);
     if (at === -1) continue;
     const block = text.slice(at).match(/```sh\n([\s\S]*?)```/);

@@ -4,7 +4,11 @@
  * with Docker, Podman and the image suite's tools (as for test:image), and
  * the kernel log readable (dmesg).
  */
-import { ensureImage, loadIntoPodman } from "../tests/image/harness.ts";
+import {
+  ensureImage,
+  loadIntoPodman,
+  SECCOMP,
+} from "../tests/image/harness.ts";
 import {
   loggedOutside,
   PROFILE,
@@ -24,8 +28,7 @@ for (;;) {
   console.log(`logged outside the profile: ${[...outside].join(", ")}`);
   for (const call of outside) trace.syscalls.add(call);
 }
-const root = new URL("../", import.meta.url).pathname;
-Deno.writeTextFileSync(`${root}${PROFILE}`, profileText(trace));
+Deno.writeTextFileSync(SECCOMP, profileText(trace));
 console.log(
   `${PROFILE}: ${trace.syscalls.size} calls and ${trace.sockets.size} socket kinds from ${trace.containers} containers`,
 );

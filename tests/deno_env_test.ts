@@ -13,17 +13,20 @@ import {
   compileFixture,
   DENO,
   type FakeInstall,
-  inPrivateMount,
   installFakePhantun,
   killFake,
   LAUNCHER,
   manifestFlags,
   NEEDS_MOUNT,
   readRecord,
+  recordedEnv,
+  resetRecord,
   ROOT,
   type RunResult,
+  runSupervisor,
   type StartOptions,
   startSupervisor,
+  taskCommand,
   tempDir,
   testWhen,
   waitFor,
@@ -140,8 +143,7 @@ testWhen(
     const wrapper = ["env", `LD_PRELOAD=${library}`, `GETENV_LOG=${log}`];
     for (const args of [["--version"], ["--help"], ["--"]]) {
       const fake = installFakePhantun();
-      await startSupervisor(fake, { args, wrapper, env: { MODE: "bogus" } })
-        .finished;
+      await runSupervisor(fake, { args, wrapper, env: { MODE: "bogus" } });
     }
     const result = await lifecycle(installFakePhantun(), { wrapper });
     assert.equal(result.code, 143, result.stderr);
@@ -206,19 +208,6 @@ function hostileEnv(
   );
 }
 
-/** The environment the fake phantun started with. */
-function phantunEnv(fake: FakeInstall): Map<string, string> {
-  return new Map(
-    readRecord(fake, "env")!.split("\0").filter((entry) => entry !== "")
-      .map((
-        entry,
-      ) => [
-        entry.slice(0, entry.indexOf("=")),
-        entry.slice(entry.indexOf("=") + 1),
-      ]),
-  );
-}
-
 /** Asserts `env` lacks every variable a launch outside the image removes, holds its pins, and RUST_LOG. */
 function assertScrubbed(env: Map<string, string>): void {
   const { removed, pinned } = launchEnv(false);
@@ -251,7 +240,7 @@ Deno.test("with every removed or pinned variable set to a hostile value, the lau
         [],
         `${kind}: files written`,
       );
-      assertScrubbed(phantunEnv(fake));
+      assertScrubbed(recordedEnv(fake));
     }
     assert.equal(listener.count(), 0, "connections to the test's listener");
   } finally {
@@ -263,11 +252,11 @@ Deno.test("without the launch's env words Deno acts on its own variables: teleme
   const listener = countingListener();
   const dir = tempDir();
   const unscrubbed = (env: Record<string, string>) =>
-    startSupervisor(installFakePhantun(), {
+    runSupervisor(installFakePhantun(), {
       args: ["--"],
       launcher: ["env", "--block-signal=USR1"],
       env: { MODE: "bogus", ...env },
-    }).finished;
+    });
   try {
     await unscrubbed({
       OTEL_DENO: "true",
@@ -312,38 +301,16 @@ testWhen(
     try {
       for (const kind of ["url", "path"]) {
         const probe = tempDir();
-        const mounts = `mount --bind "${fake.dir}" /usr/local/bin` +
-          " && mount -t tmpfs tmpfs /run && mkdir /run/phantun" +
-          ` && mount --bind "${state}" /run/phantun`;
-        const [unshare, ...setup] = inPrivateMount(mounts);
-        const task = new Deno.Command(unshare, {
-          args: [
-            ...setup,
-            DENO,
-            "task",
-            "--quiet",
-            "start",
-            "--",
-          ],
-          cwd: ROOT,
-          clearEnv: true,
+        const task = taskCommand(fake, state, {
           env: {
-            PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-            FAKE_RECORD: fake.record,
-            MODE: "server",
-            IFACE_FILE: "/run/phantun/iface",
-            IFACE_NAME: "ptun0",
             RUST_LOG: "debug",
             ...hostileEnv(kind, listener.port, probe, names),
           },
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
         }).spawn();
         try {
           await waitFor("the fake", () => readRecord(fake, "ready") !== null);
           assert.equal(Deno.readTextFileSync(`${state}/iface`), "ptun0");
-          assertScrubbed(phantunEnv(fake));
+          assertScrubbed(recordedEnv(fake));
         } finally {
           killFake(fake);
         }
@@ -354,8 +321,7 @@ testWhen(
           [],
           `${kind}: files written`,
         );
-        Deno.removeSync(fake.record, { recursive: true });
-        Deno.mkdirSync(fake.record);
+        resetRecord(fake);
       }
       assert.equal(listener.count(), 0, "connections to the test's listener");
     } finally {

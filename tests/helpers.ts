@@ -138,6 +138,13 @@ export function readRecord(fake: FakeInstall, name: string): string | null {
   }
 }
 
+/** Empties the fake's record directory between two runs. */
+export function resetRecord(fake: FakeInstall): void {
+  for (const entry of Deno.readDirSync(fake.record)) {
+    Deno.removeSync(`${fake.record}/${entry.name}`, { recursive: true });
+  }
+}
+
 /** The arguments the fake received, decoded from its NUL-terminated record. */
 export function recordedArgv(fake: FakeInstall): string[] | null {
   const raw = readRecord(fake, "argv");
@@ -365,6 +372,62 @@ export function inPrivateMount(setup: string): string[] {
 export const NEEDS_MOUNT = !IS_ROOT
   ? "needs root for a private mount namespace"
   : missingCommand("unshare", "mount");
+
+/** Options for {@link taskCommand}. */
+export type TaskOptions = {
+  /** Words before it all, e.g. `ip netns exec NS`. */
+  readonly prefix?: readonly string[];
+  /** Arguments after `deno task start --` (phantun's). */
+  readonly args?: readonly string[];
+  /** Added to the environment, after the handoff variables. */
+  readonly env?: Record<string, string>;
+};
+
+/**
+ * `deno task start -- <args>` from the repository root, as an operator runs
+ * it, under the production layout: the production grants name
+ * /usr/local/bin/phantun_* and /run/phantun/iface, so a private mount
+ * namespace binds the fakes of `fake` on /usr/local/bin and `state` (a
+ * directory of the test's) on /run/phantun. A server with the handoff on
+ * (IFACE_FILE=/run/phantun/iface, IFACE_NAME=ptun0), with PATH, FAKE_RECORD
+ * and `options.env` besides; stdout and stderr piped.
+ */
+export function taskCommand(
+  fake: FakeInstall,
+  state: string,
+  options: TaskOptions = {},
+): Deno.Command {
+  const mounts = `mount --bind "${fake.dir}" /usr/local/bin` +
+    " && mount -t tmpfs tmpfs /run && mkdir /run/phantun" +
+    ` && mount --bind "${state}" /run/phantun`;
+  const command = [
+    ...(options.prefix ?? []),
+    ...inPrivateMount(mounts),
+    DENO,
+    "task",
+    "--quiet",
+    "start",
+    "--",
+    ...(options.args ?? []),
+  ];
+  return new Deno.Command(command[0], {
+    args: command.slice(1),
+    cwd: ROOT,
+    clearEnv: true,
+    env: {
+      // The task's env finds deno on the PATH as an operator's would.
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      FAKE_RECORD: fake.record,
+      MODE: "server",
+      IFACE_FILE: "/run/phantun/iface",
+      IFACE_NAME: "ptun0",
+      ...options.env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
 
 /**
  * Runs a client with IFACE_FILE=`file` (granted as `options.grant`, by default

@@ -8,8 +8,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  DENO,
-  inPrivateMount,
   installFakePhantun,
   IS_ROOT,
   killFake,
@@ -17,8 +15,8 @@ import {
   missingCommand,
   output,
   readRecord,
-  ROOT,
   startSupervisor,
+  taskCommand,
   tempDir,
   testWhen,
   waitFor,
@@ -149,40 +147,13 @@ testWhen(
   async () => {
     await withNamespace(async (ns) => {
       // The production grants name /usr/local/bin/phantun_* and
-      // /run/phantun/iface: a private mount namespace puts the fakes and a
-      // state directory of this test there.
+      // /run/phantun/iface: taskCommand's private mount namespace puts the
+      // fakes and a state directory of this test there.
       const fake = installFakePhantun();
       const state = tempDir();
-      const mounts = `mount --bind "${fake.dir}" /usr/local/bin` +
-        " && mount -t tmpfs tmpfs /run && mkdir /run/phantun" +
-        ` && mount --bind "${state}" /run/phantun`;
-      const task = new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          ns,
-          ...inPrivateMount(mounts),
-          DENO,
-          "task",
-          "--quiet",
-          "start",
-          "--",
-          "--local",
-          "4567",
-        ],
-        cwd: ROOT,
-        clearEnv: true,
-        env: {
-          // The task's env finds deno on the PATH as an operator's would.
-          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-          FAKE_RECORD: fake.record,
-          MODE: "server",
-          IFACE_FILE: "/run/phantun/iface",
-          IFACE_NAME: "ptun0",
-        },
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
+      const task = taskCommand(fake, state, {
+        prefix: ["ip", "netns", "exec", ns],
+        args: ["--local", "4567"],
       }).spawn();
       const started = Date.now();
       let supervisor = 0;

@@ -17,6 +17,7 @@ import {
   output,
   readRecord,
   recordedArgv,
+  recordedEnv,
   runSupervisor,
   startSupervisor,
   testWhen,
@@ -181,13 +182,9 @@ fakeTest(
       env,
     });
     assert.equal(result.code, 0);
-    const seen = Object.fromEntries(
-      readRecord(fake, "env")!.split("\0").filter((e) => e).map((
-        e,
-      ) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
-    );
+    const seen = recordedEnv(fake);
     for (const [key, value] of Object.entries(env)) {
-      assert.equal(seen[key], value, key);
+      assert.equal(seen.get(key), value, key);
     }
     assert.equal(readRecord(fake, "iface"), null);
     assert.deepEqual([...Deno.readDirSync(fake.scratch)], []);
@@ -381,13 +378,16 @@ testWhen(
 );
 
 fakeTest(
-  "each of SIGHUP, SIGQUIT, SIGUSR2 is forwarded every time it arrives; SIGUSR1 never is",
+  "each of SIGHUP, SIGQUIT, SIGUSR2 is forwarded every time it arrives while IFACE_FILE keeps the name; SIGUSR1 never is; SIGTERM then empties the file and exits 143",
   async (fake) => {
+    const file = `${fake.scratch}/iface`;
     const run = startSupervisor(fake, {
       args: [`--phantun-dir=${fake.dir}`, "--"],
-      env: WAITING,
+      env: { ...WAITING, IFACE_FILE: file, IFACE_NAME: "ptun0" },
+      flags: manifestFlags(fake.dir, file),
     });
     await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
+    assert.equal(Deno.readTextFileSync(file), "ptun0");
     const expected: string[] = [];
     for (const round of [1, 2, 3]) {
       for (
@@ -396,17 +396,25 @@ fakeTest(
         run.process.kill(signal);
         if (signal === "SIGUSR1") continue;
         expected.push(signal.slice(3));
-        // In order: a forwarded SIGUSR1 would show before this one.
+        // In order: a forwarded SIGUSR1 would show before this one. Recorded
+        // by phantun, so the supervisor has handled it: a shutdown would have
+        // emptied the file before passing the signal on.
         await waitFor(
           `${signal} #${round}`,
           () => readRecord(fake, "signals") === expected.join("\n") + "\n",
+        );
+        assert.equal(
+          Deno.readTextFileSync(file),
+          "ptun0",
+          `IFACE_FILE after ${signal} #${round}`,
         );
       }
     }
     run.process.kill("SIGTERM");
     const result = await run.finished;
-    assert.equal(result.code, 143);
+    assert.equal(result.code, 143, result.stderr);
     assert.equal(result.stderr, "");
+    assert.equal(Deno.readTextFileSync(file), "");
     assert.equal(
       readRecord(fake, "signals"),
       [...expected, "TERM"].join("\n") + "\n",

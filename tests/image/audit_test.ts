@@ -10,6 +10,7 @@ import {
   ARM64_TAG,
   AUDIT,
   CACHE,
+  CARGO_LOCK,
   cmd,
   DOCKER,
   docker,
@@ -56,6 +57,9 @@ docker build --no-cache \
   --build-arg PHANTUN_TARBALL_SHA256="$(label phantun-runtime.phantun.tarball-sha256)" \
   --build-arg SOURCE_DATE_EPOCH="$(label phantun-runtime.source-date-epoch)" \
   -t phantun-runtime:rederived rederive`;
+
+/** Debian packages the SBOM must hash and Syft must find, at the image's architecture. */
+const DEBS = ["libc6", "libgcc-s1", "tini", "coreutils"];
 
 /** Syft never asks the network for a newer version here. */
 const SYFT_ENV = { SYFT_CHECK_FOR_APP_UPDATE: "false" };
@@ -138,7 +142,7 @@ imageTest(
         assert.match(sha256(component), /^[0-9a-f]{64}$/, component.name);
       }
     }
-    for (const deb of ["libc6", "libgcc-s1", "tini", "coreutils"]) {
+    for (const deb of DEBS) {
       assert.match(sha256(byName.get(deb)), /^[0-9a-f]{64}$/, deb);
     }
   },
@@ -163,8 +167,9 @@ async function syft(tag: string): Promise<Json> {
  */
 async function assertScanned(tag: string, arch: string): Promise<void> {
   const report = await syft(tag);
-  const bom: Json = JSON.parse(await fileOf(tag, SBOM));
-  const lock = await fileOf(tag, "/usr/local/share/phantun-runtime/Cargo.lock");
+  const tree = await exportImage(tag);
+  const bom: Json = JSON.parse(Deno.readTextFileSync(`${tree}${SBOM}`));
+  const lock = Deno.readTextFileSync(`${tree}${CARGO_LOCK}`);
   const packages: Json[] = report.artifacts;
   const key = (p: Json) => `${p.name}@${p.version}`;
   const of = (type: string) =>
@@ -174,7 +179,7 @@ async function assertScanned(tag: string, arch: string): Promise<void> {
     c.purl?.startsWith("pkg:deb/")
   );
   assert.deepEqual(of("deb"), new Set(debs.map(key)));
-  for (const name of ["libc6", "libgcc-s1", "tini", "coreutils"]) {
+  for (const name of DEBS) {
     const deb = packages.find((p) => p.type === "deb" && p.name === name);
     assert.ok(deb, `${name} not found by Syft`);
     assert.equal(deb.metadata.architecture, arch, name);
@@ -211,7 +216,7 @@ async function assertScanned(tag: string, arch: string): Promise<void> {
   for (const p of packages) {
     for (const location of p.locations) owned.add(location.path);
   }
-  const elves = [...elfFiles(await exportImage(tag)).keys()];
+  const elves = [...elfFiles(tree).keys()];
   assert.ok(elves.includes("/usr/local/bin/phantun_server"), "no ELF found");
   for (const path of elves) assert.ok(owned.has(path), `${path}: no package`);
   const unknown = report.files.filter((f: Json) => f.unknowns?.length > 0);
@@ -243,12 +248,8 @@ imageTest(
       [/ phantun-runtime(?=$|\))/gm, ` ${IMAGE}`],
       ["syft scan docker:phantun-runtime", `${SYFT} scan docker:${IMAGE}`],
     ], { cwd, env: SYFT_ENV })).split("\n");
-    const [permissions, entrypoint, , listing] = [
-      output[0],
-      output[1],
-      output[2],
-      output.slice(3).join("\n"),
-    ];
+    const [permissions, entrypoint, , ...rest] = output;
+    const listing = rest.join("\n");
     const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
     assert.deepEqual(JSON.parse(permissions), config.permissions.production);
     assert.ok(JSON.parse(entrypoint).includes("-P=production"));

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { restartLoop } from "../restart_loop.ts";
-import { missingCommand } from "../helpers.ts";
+import { missingCommand, waitFor } from "../helpers.ts";
 import {
   assertEcho,
   boot,
@@ -16,6 +16,7 @@ import {
   cmd,
   DOCKER,
   type Engine,
+  engineExec,
   exec,
   IMAGE,
   imageTest,
@@ -30,6 +31,7 @@ import {
   processChain,
   readme,
   readmeOk,
+  remove,
   ROOT,
   SECCOMP,
   SECCOMP_FILE,
@@ -207,13 +209,12 @@ async function withOwnEngine(
       stdout: "null",
       stderr: "null",
     }).spawn();
-    const deadline = Date.now() + 30_000;
-    while (
-      (await exec(cmd`${DOCKER.bin} info`, { env: engine.env })).code !== 0
-    ) {
-      assert.ok(Date.now() < deadline, "the test's dockerd did not start");
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await waitFor(
+      "the test's dockerd to start",
+      async () => (await engineExec(engine, cmd`info`)).code === 0,
+      30_000,
+      200,
+    );
     return daemon;
   };
   // dockerd stops its containers (SIGTERM, their stop timeout) as it exits.
@@ -234,11 +235,8 @@ async function withOwnEngine(
       daemon = await start();
     });
   } finally {
-    const left = await exec(cmd`${DOCKER.bin} ps -aq`, { env: engine.env });
-    const ids = left.stdout.split(/\s+/).filter((id) => id !== "");
-    if (ids.length > 0) {
-      await exec(cmd`${DOCKER.bin} rm -f ${ids}`, { env: engine.env });
-    }
+    const left = await engineExec(engine, cmd`ps -aq`);
+    await remove(engine, ...left.stdout.split(/\s+/).filter((id) => id !== ""));
     await stop(daemon);
     await exec(cmd`umount -R ${dir}/data`);
     await exec(cmd`ip netns del ${ns}`);
@@ -257,18 +255,13 @@ imageTest(
       `${root}/run/phantun/${mode}.iface`
     );
     await withOwnEngine(async (engine, reboot) => {
-      const up = async () => {
-        const deadline = Date.now() + 20_000;
-        while (
-          !files.every((file) => Deno.readTextFileSync(file) === "ptun0")
-        ) {
-          assert.ok(
-            Date.now() < deadline,
-            "the services did not hand off ptun0",
-          );
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
-      };
+      const up = () =>
+        waitFor(
+          "the services to hand off ptun0",
+          () => files.every((file) => Deno.readTextFileSync(file) === "ptun0"),
+          20_000,
+          200,
+        );
       await readmeOk(DOCKER, lines(COMPOSE, 0, 2), [
         ["docker compose", compose],
         // No DNS in a namespace of its own: the server as an address.

@@ -58,18 +58,16 @@ async function parse(text: string): Promise<any> {
 const manifest = (mode: string) =>
   Deno.readTextFileSync(`${MANIFEST_DIR}/phantun-${mode}.yaml`);
 
+/** Strict schema validation of the manifest `file` for Kubernetes 1.37, offline. */
+const validate = (file: string) =>
+  exec([`${VENV}/kubernetes-validate`, "--strict", "-k", "1.37.0", file]);
+
 testWhen(
   MISSING_VENV,
   "the Kubernetes manifests pass strict schema validation for Kubernetes 1.37, offline",
   async () => {
     for (const mode of MODES) {
-      const result = await exec([
-        `${VENV}/kubernetes-validate`,
-        "--strict",
-        "-k",
-        "1.37.0",
-        `${MANIFEST_DIR}/phantun-${mode}.yaml`,
-      ]);
+      const result = await validate(`${MANIFEST_DIR}/phantun-${mode}.yaml`);
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(
         result.stdout + result.stderr,
@@ -99,13 +97,7 @@ testWhen(
       object.spec.template.spec.containers[0].securityContext = variant;
       const file = `${tempDir()}/phantun-${mode}.yaml`;
       Deno.writeTextFileSync(file, JSON.stringify(object)); // JSON is YAML
-      const result = await exec([
-        `${VENV}/kubernetes-validate`,
-        "--strict",
-        "-k",
-        "1.37.0",
-        file,
-      ]);
+      const result = await validate(file);
       assert.equal(result.code, 0, result.stdout + result.stderr);
     }
   },
@@ -123,7 +115,8 @@ testWhen(
       "phantun-server.yaml",
     ]);
     for (const mode of MODES) {
-      const object = await parse(manifest(mode));
+      const text = manifest(mode);
+      const object = await parse(text);
       assert.equal(object.kind, "DaemonSet", mode);
       const spec = object.spec.template.spec;
       assert.deepEqual(spec.nodeSelector, { [ROLE]: mode }, mode);
@@ -137,7 +130,7 @@ testWhen(
         rollingUpdate: { maxUnavailable: 1, maxSurge: 0 },
       });
       assert.ok(
-        manifest(mode).includes(`kubectl label node NODE ${ROLE}=${mode}`),
+        text.includes(`kubectl label node NODE ${ROLE}=${mode}`),
         `${mode}: how to label a node`,
       );
     }

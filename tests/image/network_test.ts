@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import {
   assertEcho,
+  assertReadmeStop,
   cmd,
   denoContainer,
   device,
   DOCKER,
   engineExec,
   ENGINES,
-  exec,
   HOST_CLIENT,
   HOST_SERVER,
   imageTest,
@@ -26,7 +26,6 @@ import {
   remove,
   type Replacement,
   rewrite,
-  STOP,
   tunNode,
   udpEcho,
   waitForLink,
@@ -135,19 +134,10 @@ for (const engine of ENGINES) {
             "127.0.0.1",
             1234,
           );
-          assert.equal(
-            await readmeOk(engine, STOP, [NAMES]),
-            `${PREFIX}server\n143\n${PREFIX}server`,
-          );
-          assert.equal(Deno.readTextFileSync(`${dir}/server.iface`), "");
-          assert.equal(
-            await readmeOk(engine, STOP, [[
-              /phantun-server/g,
-              `${PREFIX}client`,
-            ]]),
-            `${PREFIX}client\n143\n${PREFIX}client`,
-          );
-          assert.equal(Deno.readTextFileSync(`${dir}/client.iface`), "");
+          for (const mode of ["server", "client"]) {
+            await assertReadmeStop(engine, `${PREFIX}${mode}`);
+            assert.equal(Deno.readTextFileSync(`${dir}/${mode}.iface`), "");
+          }
         } finally {
           await remove(engine, ...names);
         }
@@ -185,7 +175,7 @@ imageTest(
       await assertEcho(DOCKER, net, client, 1234);
     } finally {
       await remove(DOCKER, app, server, client);
-      await exec(cmd`${DOCKER.bin} network rm ${net}`);
+      await engineExec(DOCKER, cmd`network rm ${net}`);
     }
   },
 );

@@ -8,6 +8,7 @@
  * fails.
  */
 import assert from "node:assert/strict";
+import { waitFor } from "../helpers.ts";
 import {
   CACHE,
   cmd,
@@ -23,9 +24,11 @@ import {
   lines,
   ok,
   prepare,
+  readme,
   readmeOk,
   ROOT,
   tempDir,
+  untag,
   VERSION,
   withUpstream,
 } from "./harness.ts";
@@ -74,18 +77,6 @@ function freePort(): number {
   return port;
 }
 
-/** Polls `check` until it holds, or fails naming `what`. */
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    assert.ok(Date.now() < deadline, `${what} did not come up`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 /** A daemon process, killed and awaited when the test is done. */
 async function stop(child: Deno.ChildProcess): Promise<void> {
   try {
@@ -96,13 +87,28 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
   await child.status;
 }
 
+/** The default of a base image's ARG in the Dockerfile (e.g. debian:12.15-slim). */
+function baseImage(arg: "DEBIAN_IMAGE" | "RUST_IMAGE"): string {
+  const dockerfile = Deno.readTextFileSync(`${ROOT}Dockerfile`);
+  return dockerfile.match(new RegExp(`^ARG ${arg}=(.*)$`, "m"))![1];
+}
+
+/** Tags the local `image` as `target`, pushes it, and removes the tag. */
+async function push(image: string, target: string): Promise<void> {
+  await docker(cmd`tag ${image} ${target}`);
+  await docker(cmd`push -q ${target}`);
+  await docker(cmd`rmi ${target}`);
+}
+
 /**
  * A registry on 127.0.0.1 only, in memory of a temporary directory, holding
- * the Dockerfile's base images (the local stand-ins) as docker.io names it.
+ * the Dockerfile's base images (the local stand-ins, made by
+ * {@link prepare}) as docker.io names it.
  */
 async function withRegistry(
   fn: (address: string) => Promise<void>,
 ): Promise<void> {
+  await prepare();
   const dir = tempDir();
   const address = `127.0.0.1:${freePort()}`;
   Deno.writeTextFileSync(
@@ -123,17 +129,15 @@ http:
     stderr: "null",
   }).spawn();
   try {
-    await until(
-      "the registry",
+    await waitFor(
+      "the registry to come up",
       async () => (await exec(cmd`curl -fs http://${address}/v2/`)).code === 0,
+      30_000,
+      200,
     );
-    const dockerfile = Deno.readTextFileSync(`${ROOT}Dockerfile`);
-    for (const base of ["DEBIAN_IMAGE", "RUST_IMAGE"]) {
-      const image = dockerfile.match(new RegExp(`^ARG ${base}=(.*)$`, "m"))![1];
-      const target = `${address}/library/${image}`;
-      await docker(cmd`tag ${image} ${target}`);
-      await docker(cmd`push -q ${target}`);
-      await docker(cmd`rmi ${target}`);
+    for (const arg of ["DEBIAN_IMAGE", "RUST_IMAGE"] as const) {
+      const image = baseImage(arg);
+      await push(image, `${address}/library/${image}`);
     }
     await fn(address);
   } finally {
@@ -180,9 +184,11 @@ async function withBuildkit(
     stderr: "null",
   }).spawn();
   try {
-    await until(
-      "buildkitd",
+    await waitFor(
+      "buildkitd to come up",
       async () => (await exec(cmd`test -S ${socket}`)).code === 0,
+      30_000,
+      200,
     );
     await readmeOk(DOCKER, create, [
       ["unix:///run/buildkit/buildkitd.sock", `unix://${socket}`],
@@ -217,7 +223,6 @@ const MACHINE: Record<string, number> = { amd64: 62, arm64: 183 };
 imageTest(
   "the specification's multi-platform commands on a BuildKit and a registry run here: the push is a manifest list of linux/amd64 and linux/arm64, each pulled by digest runs and prints its version (arm64 under QEMU), their labels agree, every ELF file is its platform's; the arm64 tarball loads and runs",
   async () => {
-    await prepare();
     await withRegistry((registry) =>
       withBuildkit(registry, (env) =>
         withUpstream(async (url) => {
@@ -284,7 +289,7 @@ imageTest(
                 assert.equal(machine, MACHINE[arch], `${arch}: ${path}`);
               }
             } finally {
-              await exec(cmd`${DOCKER.bin} rmi ${pinned}`);
+              await untag(pinned);
             }
           }
           assert.equal(labels[0], labels[1], "the platforms' labels differ");
@@ -301,7 +306,7 @@ imageTest(
               "arm64",
             );
           } finally {
-            await exec(cmd`${DOCKER.bin} rmi ${tag}`);
+            await untag(tag);
           }
         }))
     );
@@ -374,16 +379,11 @@ imageTest(
             );
           }
           // Tampered: the tag now names another image.
-          const other = `${registry}/phantun-runtime:${VERSION}`;
-          await docker(cmd`tag debian:12.15-slim ${other}`);
-          await docker(cmd`push -q ${other}`);
-          await docker(cmd`rmi ${other}`);
-          const tampered = await exec(
-            [
-              "sh",
-              "-c",
-              lines(VERIFY, 0, 1).replace(offline[1][0], offline[1][1]),
-            ],
+          await push(baseImage("DEBIAN_IMAGE"), ref);
+          const tampered = await readme(
+            DOCKER,
+            lines(VERIFY, 0, 1),
+            [...offline],
             { env: variables, cwd },
           );
           assert.notEqual(tampered.code, 0, "verify passed for a tampered tag");

@@ -17,7 +17,6 @@ import {
   assertEcho,
   cmd,
   denoContainer,
-  device,
   DOCKER,
   type Engine,
   engineExec,
@@ -36,6 +35,7 @@ import {
   waitForLink,
   withHosts,
 } from "./harness.ts";
+import { waitFor } from "../helpers.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -50,12 +50,19 @@ export type Trace = {
   readonly containers: number;
 };
 
-/** A line of `strace -f`: the tid, the call's name and what it returned. */
+/**
+ * A line of `strace -f`: the tid, the call's name, its arguments (those of
+ * this line: a call another thread interrupted ends `<unfinished ...>`, and
+ * the rest follows in a `<... NAME resumed>` line of its own) and what it
+ * returned.
+ */
 type Line = {
   readonly tid: number;
   readonly name: string;
   readonly args: string;
   readonly result: string | null;
+  /** True for the `<... NAME resumed>` end of an unfinished call. */
+  readonly resumed: boolean;
 };
 
 /** The pid a clone()-like call returned, as strace's pid namespace sees it. */
@@ -75,6 +82,7 @@ function parseLine(text: string): Line | null {
     name: match[2],
     args: match[3],
     result: result ? result[1] : null,
+    resumed: !started,
   };
 }
 
@@ -91,64 +99,56 @@ function loadsFilter(line: Line): boolean {
  * entrypoint (/usr/bin/tini): from the moment that process loaded its
  * seccomp filter, in its thread group and all its descendants.
  */
-export function parseTrace(text: string): Trace {
+function parseTrace(text: string): Trace {
   const lines = text.split("\n").map(parseLine);
   const group = new Map<number, number>(); // tid -> thread group leader
   const leader = (tid: number) => group.get(tid) ?? tid;
   const lastLoad = new Map<number, number>(); // leader -> line index
-  const starts: number[] = [];
-  const entry: number[] = [];
+  const unfinished = new Map<number, string>(); // tid -> its call's first line
+  const containers: { start: number; root: number }[] = [];
   lines.forEach((line, i) => {
     if (!line) return;
+    // A call's flags are in its first line, which may be unfinished.
+    const begun = line.resumed ? unfinished.get(line.tid) : line.args;
+    if (line.resumed) unfinished.delete(line.tid);
+    else if (line.args.endsWith("<unfinished ...>")) {
+      unfinished.set(line.tid, line.args);
+    }
     if (["clone", "clone3"].includes(line.name) && line.result !== null) {
       const child = childPid(line);
-      if (child > 0) {
-        // CLONE_THREAD is in the call's own line, which may be unfinished.
-        const call = lines.slice(Math.max(0, i - 50), i + 1).reverse()
-          .find((l) =>
-            l?.tid === line.tid && l.name === line.name &&
-            l.args.includes("flags")
-          );
-        if (call?.args.includes("CLONE_THREAD")) {
-          group.set(child, leader(line.tid));
-        }
+      if (child > 0 && begun?.includes("CLONE_THREAD")) {
+        group.set(child, leader(line.tid));
       }
     }
     if (loadsFilter(line)) lastLoad.set(leader(line.tid), i);
     if (line.name === "execve" && line.args.startsWith('"/usr/bin/tini"')) {
       const load = lastLoad.get(leader(line.tid));
       if (load !== undefined) {
-        starts.push(load);
-        entry.push(leader(line.tid));
+        containers.push({ start: load, root: leader(line.tid) });
       }
     }
   });
-  assert.ok(starts.length > 0, "no container of the image in the trace");
+  assert.ok(containers.length > 0, "no container of the image in the trace");
   const syscalls = new Set<string>();
-  const refusedOnly = new Set<string>();
   const sockets = new Set<string>();
-  entry.forEach((root, k) => {
+  for (const { start, root } of containers) {
     const tracked = new Set<number>([root]);
     for (const [tid, lead] of group) if (lead === root) tracked.add(tid);
-    for (const line of lines.slice(starts[k])) {
+    for (const line of lines.slice(start)) {
       if (!line || !tracked.has(line.tid)) continue;
       if (["clone", "clone3", "fork", "vfork"].includes(line.name)) {
         const child = childPid(line);
         if (child > 0) tracked.add(child);
       }
-      if (line.result?.includes("ENOSYS")) {
-        if (!syscalls.has(line.name)) refusedOnly.add(line.name);
-        continue;
-      }
+      if (line.result?.includes("ENOSYS")) continue;
       syscalls.add(line.name);
-      refusedOnly.delete(line.name);
       if (line.name === "socket" && line.args.match(/^AF_\w+/)) {
         const [family, type] = line.args.split(", ");
         sockets.add(`${family} ${type.split("|")[0]}`);
       }
     }
-  });
-  return { syscalls, sockets, containers: starts.length };
+  }
+  return { syscalls, sockets, containers: containers.length };
 }
 
 /** The pids of the running containerd daemons (Docker's own or the system's). */
@@ -157,8 +157,11 @@ async function containerds(): Promise<string[]> {
   return stdout.split("\n").filter((pid) => pid !== "");
 }
 
-/** Deno code for a DNS server on 127.0.0.1:53 answering `name` with `ipv4`. */
-const dnsServer = (name: string, ipv4: string) =>
+/**
+ * Deno code for a DNS server on 127.0.0.1:53 answering every A query with
+ * `ipv4`, and every other query with no record.
+ */
+const dnsServer = (ipv4: string) =>
   `import dgram from "node:dgram";
 const socket = dgram.createSocket("udp4");
 const answer = Uint8Array.from(${JSON.stringify(ipv4)}.split(".").map(Number));
@@ -171,8 +174,7 @@ socket.on("message", (query, peer) => {
   const record = Buffer.concat([Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), answer]);
   socket.send(Buffer.concat(type === 1 ? [header, question, record] : [header, question]), peer.port, peer.address);
 });
-socket.bind(53, "127.0.0.1", () => console.log("listening"));
-${JSON.stringify(name)};`;
+socket.bind(53, "127.0.0.1", () => console.log("listening"));`;
 
 /**
  * How a scenario starts a detached container named `name` of `args`, and
@@ -200,6 +202,7 @@ async function scenario(
   const file = await ifaceFile();
   // Root without CAP_DAC_OVERRIDE cannot write a file of 65532's (README).
   if (options.root) await ok(cmd`chown 0:0 ${file}`);
+  const tunDevice = cmd`--device ${tun}:/dev/net/tun`;
   const profile = [
     ...(options.root
       ? cmd`--user 0 --cap-drop ALL --cap-add NET_ADMIN --security-opt no-new-privileges`
@@ -214,9 +217,7 @@ async function scenario(
     try {
       await start(
         server,
-        cmd`--network container:${hosts.server} ${profile} ${
-          device(tun)[1].split(" ")
-        } ${
+        cmd`--network container:${hosts.server} ${profile} ${tunDevice} ${
           handoff(file)
         } -e RUST_LOG=debug -e MODE=server ${engine.image} -- --local 4567 --remote ${udp} --tun ptun0`,
       );
@@ -234,15 +235,15 @@ async function scenario(
           engine,
           dns,
           `container:${hosts.client}`,
-          dnsServer("server.test", address),
+          dnsServer(address),
         );
-        const deadline = Date.now() + 15_000;
-        while (
-          !(await engineOk(engine, cmd`logs ${dns}`)).includes("listening")
-        ) {
-          assert.ok(Date.now() < deadline, "the DNS server did not start");
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
+        await waitFor(
+          "the DNS server to start",
+          async () =>
+            (await engineOk(engine, cmd`logs ${dns}`)).includes("listening"),
+          15_000,
+          100,
+        );
         const conf = `${tempDir()}/resolv.conf`;
         Deno.writeTextFileSync(conf, "nameserver 127.0.0.1\n");
         resolv.push("-v", `${conf}:/etc/resolv.conf:ro`);
@@ -250,9 +251,7 @@ async function scenario(
       }
       await start(
         client,
-        cmd`--network container:${hosts.client} ${profile} ${
-          device(tun)[1].split(" ")
-        } ${resolv}
+        cmd`--network container:${hosts.client} ${profile} ${tunDevice} ${resolv}
           -e RUST_LOG=debug -e MODE=client ${engine.image} -- --local ${udp} --remote ${remote} --tun ptun0`,
       );
       for (const name of [server, client]) {
@@ -276,7 +275,7 @@ async function scenario(
 }
 
 /** The scenarios a trace covers, and under which engine. */
-export const SCENARIOS = [
+const SCENARIOS = [
   { engine: DOCKER, attached: true, root: false, ipv6: false, dns: true },
   { engine: DOCKER, attached: false, root: true, ipv6: true, dns: false },
   { engine: PODMAN, attached: true, root: false, ipv6: false, dns: false },
@@ -297,12 +296,7 @@ export async function traceScenarios(): Promise<Trace> {
     const text = engine === DOCKER
       ? await traced(
         await containerds(),
-        () =>
-          scenario(
-            engine,
-            attached ? foreground(engine, () => []) : detached(engine),
-            options,
-          ),
+        () => scenario(engine, runnerFor(engine, attached), options),
       )
       : await tracedPodman((runner) => scenario(engine, runner, options));
     const trace = parseTrace(text);
@@ -338,11 +332,12 @@ async function traced(
   }).spawn();
   try {
     // Attached once strace has written its first line.
-    const deadline = Date.now() + 10_000;
-    while ((await exec(cmd`test -s ${file}`)).code !== 0) {
-      assert.ok(Date.now() < deadline, "strace did not attach");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor(
+      "strace to attach",
+      async () => (await exec(cmd`test -s ${file}`)).code === 0,
+      10_000,
+      50,
+    );
     await fn();
   } finally {
     strace.kill("SIGINT");
@@ -368,7 +363,7 @@ function detached(engine: Engine): Runner {
  */
 function foreground(
   engine: Engine,
-  prefix: (name: string) => string[],
+  prefix: (name: string) => string[] = () => [],
 ): Runner {
   const runs: Deno.ChildProcess[] = [];
   return {
@@ -390,25 +385,36 @@ function foreground(
           stderr: "null",
         }).spawn(),
       );
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const state = (await exec(
-          cmd`${engine.bin} inspect -f {{.State.Status}} ${name}`,
-          { env: engine.env },
-        )).stdout.trim();
-        if (state === "running") break;
-        const { stderr } = await exec(cmd`${engine.bin} logs ${name}`, {
-          env: engine.env,
+      let logs = "";
+      await waitFor(
+        `${name} to start`,
+        async () => {
+          const state = (await engineExec(
+            engine,
+            cmd`inspect -f {{.State.Status}} ${name}`,
+          )).stdout.trim();
+          if (state === "running") return true;
+          logs = (await engineExec(engine, cmd`logs ${name}`)).stderr;
+          assert.ok(state !== "exited", `${name} exited`);
+          return false;
+        },
+        30_000,
+        100,
+      ).catch((error) => {
+        throw new Error(`${error.message}; its logs: ${logs}`, {
+          cause: error,
         });
-        assert.ok(state !== "exited", `${name} exited: ${stderr}`);
-        assert.ok(Date.now() < deadline, `${name} did not start: ${stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      });
     },
     done: async () => {
       for (const run of runs) await run.status;
     },
   };
+}
+
+/** The Runner of a scenario: {@link foreground} when `attached`, else {@link detached}. */
+function runnerFor(engine: Engine, attached: boolean): Runner {
+  return attached ? foreground(engine) : detached(engine);
 }
 
 /** Runs `fn` with each Podman container in the foreground of its own strace; returns the traces. */
@@ -511,7 +517,7 @@ const ENOSYS = 38;
 const EPERM = 1;
 
 /** The seccomp profile (Docker's JSON format) that allows what `trace` saw. */
-export function profile(trace: Trace): Json {
+function profile(trace: Trace): Json {
   const group = new Map<string, string>();
   for (const [name, members] of Object.entries(GROUPS)) {
     for (const call of members.split(" ")) group.set(call, name);
@@ -606,17 +612,22 @@ export function allowed(text: string): Trace {
   return { syscalls, sockets, containers: 0 };
 }
 
-/** x86_64 syscall names by number, from the kernel's headers (linux-libc-dev). */
+let syscallTable: Map<number, string> | undefined;
+
+/** x86_64 syscall names by number, from the kernel's headers (linux-libc-dev), read once. */
 function syscallNames(): Map<number, string> {
-  const header = Deno.readTextFileSync(
-    "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
-  );
-  return new Map(
-    [...header.matchAll(/^#define __NR_(\w+) (\d+)$/gm)].map((m) => [
-      Number(m[2]),
-      m[1],
-    ]),
-  );
+  if (!syscallTable) {
+    const header = Deno.readTextFileSync(
+      "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
+    );
+    syscallTable = new Map(
+      [...header.matchAll(/^#define __NR_(\w+) (\d+)$/gm)].map((m) => [
+        Number(m[2]),
+        m[1],
+      ]),
+    );
+  }
+  return syscallTable;
 }
 
 /** The kernel log's seccomp "log" records (SECCOMP_RET_LOG) after audit serial `after`. */
@@ -655,8 +666,7 @@ export async function loggedOutside(text: string): Promise<Set<string>> {
   const security = ["--security-opt", `seccomp=${file}`];
   const { serial: start } = await seccompLog(0);
   for (const { engine, attached, ...options } of SCENARIOS) {
-    const runner = attached ? foreground(engine, () => []) : detached(engine);
-    await scenario(engine, runner, options, security);
+    await scenario(engine, runnerFor(engine, attached), options, security);
   }
   return (await seccompLog(start)).calls;
 }

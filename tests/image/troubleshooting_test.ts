@@ -8,7 +8,6 @@ import {
   cmd,
   device,
   DOCKER,
-  type Engine,
   engineExec,
   ENGINES,
   handoff,
@@ -20,6 +19,7 @@ import {
   readmeOk,
   remove,
   ROOT,
+  startServer,
   tempDir,
   tunNode,
   waitForLink,
@@ -51,20 +51,8 @@ function table(): Map<string, { message: string; exit: number }> {
   return rows;
 }
 
-/** A device node with no driver behind it: what the host gives without `tun`. */
-async function deadNode(): Promise<string> {
-  const node = `${tempDir()}/tun`;
-  await ok(cmd`mknod ${node} c 10 199`);
-  await ok(cmd`chmod 0666 ${node}`);
-  return node;
-}
-
-/** The server's run for `flags` and phantun's arguments `args`. */
-const server = (
-  engine: Engine,
-  flags: string[],
-  args = cmd`--local 4567 --remote 127.0.0.1:1234 --tun ptun0`,
-) => cmd`run --rm --network none ${flags} ${engine.image} ${args}`;
+/** phantun's arguments in every run of a server here. */
+const PHANTUN_ARGS = cmd`--local 4567 --remote 127.0.0.1:1234 --tun ptun0`;
 
 // Docker's: under rootful Podman the non-root profile holds NET_ADMIN itself
 // (deploy/README.md "Podman"), so the capability rows read differently there.
@@ -74,84 +62,61 @@ const server = (
     `${engine.name}: every case of README's Troubleshooting table prints the table's message and exits with its status`,
     async () => {
       const tun = await tunNode();
-      const locked = `${tempDir()}/tun`;
-      await ok(cmd`mknod ${locked} c 10 200`);
-      await ok(cmd`chmod 0600 ${locked}`);
+      const locked = await tunNode(200, "0600");
+      // No driver behind it: what the host gives without `tun`.
+      const dead = await tunNode(199);
       const missing = `${tempDir()}/phantun/server.iface`; // a fresh /run
       const rootsFile = `${tempDir()}/iface`;
       await ok(cmd`touch ${rootsFile}`);
       const cap = cmd`--cap-add NET_ADMIN`;
       const dev = (node: string) => cmd`--device ${node}:/dev/net/tun`;
       const mode = cmd`-e MODE=server`;
+      const base = [...cap, ...dev(tun)];
+      /** The server's run with `flags` before the image and `args` after it. */
+      const run = (flags: string[], args = ["--", ...PHANTUN_ARGS]) =>
+        engineExec(
+          engine,
+          cmd`run --rm --network none ${flags} ${engine.image} ${args}`,
+        );
       const cases: Record<string, string[]> = {
-        "no TUN device": [...cap, ...mode, "--"],
-        "no NET_ADMIN": [...dev(tun), ...mode, "--"],
+        "no TUN device": [...cap, ...mode],
+        "no NET_ADMIN": [...dev(tun), ...mode],
         "non-root profile under no-new-privileges": [
           ...cap,
           ...cmd`--security-opt no-new-privileges`,
           ...dev(tun),
           ...mode,
-          "--",
         ],
         "`/dev/net/tun` not usable by uid 65532": [
           ...cap,
           ...dev(locked),
           ...mode,
-          "--",
         ],
-        "`tun` module not loaded": [
-          ...cap,
-          ...dev(await deadNode()),
-          ...mode,
-          "--",
-        ],
+        "`tun` module not loaded": [...cap, ...dev(dead), ...mode],
         "handoff file missing after a reboot": [
-          ...cap,
-          ...dev(tun),
+          ...base,
           ...handoff(missing),
           ...mode,
-          "--",
         ],
-        "handoff file not writable": [
-          ...cap,
-          ...dev(tun),
-          ...handoff(rootsFile),
-          ...mode,
-          "--",
-        ],
-        "MODE unset": [...cap, ...dev(tun), "--"],
-        "MODE wrong": [...cap, ...dev(tun), "-e", "MODE=Server", "--"],
+        "handoff file not writable": [...base, ...handoff(rootsFile), ...mode],
+        "MODE unset": base,
+        "MODE wrong": [...base, "-e", "MODE=Server"],
       };
       const rows = table();
-      const run = async (flags: string[], args?: string[]) => {
-        const separator = flags.lastIndexOf("--");
-        return await engineExec(
-          engine,
-          server(engine, flags.slice(0, separator), [
-            ...flags.slice(separator),
-            ...(args ?? cmd`--local 4567 --remote 127.0.0.1:1234 --tun ptun0`),
-          ]),
-        );
-      };
       const outcomes = new Map<string, { stderr: string; code: number }>();
       for (const [name, flags] of Object.entries(cases)) {
         outcomes.set(name, await run(flags));
       }
       outcomes.set(
         "a forgotten `--`",
-        await engineExec(
-          engine,
-          cmd`run --rm --network none ${cap} ${
-            dev(tun)
-          } ${mode} ${engine.image} --local 4567 --remote 127.0.0.1:1234`,
+        await run(
+          [...base, ...mode],
+          cmd`--local 4567 --remote 127.0.0.1:1234`,
         ),
       );
       outcomes.set(
         "an argument phantun rejects",
-        await run(
-          [...cap, ...dev(tun), ...mode, "--"],
-          cmd`--local 4567 --remote`,
-        ),
+        await run([...base, ...mode], cmd`-- --local 4567 --remote`),
       );
       assert.deepEqual([...outcomes.keys()].sort(), [...rows.keys()].sort());
       for (const [name, { stderr, code }] of outcomes) {
@@ -198,10 +163,11 @@ imageTest(
         await remove(engine, name);
       }
     }
-    await remove(DOCKER, name);
     try {
-      await ok(
-        cmd`${DOCKER.bin} run -d --name ${name} --network none --cap-add NET_ADMIN --device ${tun}:/dev/net/tun -e MODE=server ${DOCKER.image} -- --local 4567 --remote 127.0.0.1:1234 --tun ptun0`,
+      await startServer(
+        DOCKER,
+        name,
+        cmd`--network none --cap-add NET_ADMIN --device ${tun}:/dev/net/tun`,
       );
       await waitForLink(DOCKER, name, "ptun0");
       const { stdout, stderr } = await engineExec(DOCKER, cmd`logs ${name}`);

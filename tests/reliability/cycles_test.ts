@@ -7,6 +7,7 @@ import {
   installFakePhantun,
   manifestFlags,
   readRecord,
+  resetRecord,
   startSupervisor,
   waitFor,
 } from "../helpers.ts";
@@ -32,9 +33,7 @@ Deno.test(`${SIZES.cycles} start-run-stop cycles leave no process, zombie, open 
   const fds: number[] = [];
   const children = childrenOf(Deno.pid);
   for (let cycle = 1; cycle <= SIZES.cycles; cycle++) {
-    for (const entry of Deno.readDirSync(fake.record)) {
-      Deno.removeSync(`${fake.record}/${entry.name}`);
-    }
+    resetRecord(fake);
     const signal = cycle % 3 === 0 ? "SIGINT" : "SIGTERM";
     const run = startSupervisor(fake, {
       args: [`--phantun-dir=${fake.dir}`, "--", "--tun", "ptun0"],

@@ -16,6 +16,7 @@ import {
   installFakePhantun,
   killFake,
   output,
+  resetRecord,
   ROOT,
   supervisorCommand,
   waitFor,
@@ -69,13 +70,6 @@ export async function seeded(fn: () => Promise<void>): Promise<void> {
     throw new Error(`${replay(0)}\n${(error as Error).message}`, {
       cause: error,
     });
-  }
-}
-
-/** Empties the fake's record directory between two runs. */
-export function resetRecord(fake: FakeInstall): void {
-  for (const entry of Deno.readDirSync(fake.record)) {
-    Deno.removeSync(`${fake.record}/${entry.name}`, { recursive: true });
   }
 }
 

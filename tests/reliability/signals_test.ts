@@ -8,13 +8,11 @@ import assert from "node:assert/strict";
 import { Random } from "../fuzz.ts";
 import {
   CC_MISSING,
-  fakeTest,
   installFakePhantun,
   manifestFlags,
   readRecord,
-  startSupervisor,
+  resetRecord,
   testWhen,
-  waitFor,
 } from "../helpers.ts";
 import {
   figure,
@@ -40,8 +38,7 @@ testWhen(
       const file = `${fake.scratch}/iface`;
       const rng = new Random(SEED);
       for (let round = 0; round < SIZES.ignoredTermRounds; round++) {
-        Deno.removeSync(fake.record, { recursive: true });
-        Deno.mkdirSync(fake.record);
+        resetRecord(fake);
         const run = new StreamingSupervisor(fake, {
           args: [`--phantun-dir=${fake.dir}`, "--"],
           env: { MODE: "server", IFACE_FILE: file, IFACE_NAME: "ptun0" },
@@ -112,47 +109,6 @@ testWhen(
     assert.equal(Deno.readTextFileSync(file), "");
     assert.ok(sent > 50, `only ${sent} signals sent`);
     removeInstall(fake);
-  },
-);
-
-fakeTest(
-  "SIGHUP, SIGQUIT and SIGUSR2 are forwarded every time while IFACE_FILE keeps the name; SIGTERM then empties it and exits 143",
-  async (fake) => {
-    const file = `${fake.scratch}/iface`;
-    const run = startSupervisor(fake, {
-      args: [`--phantun-dir=${fake.dir}`, "--"],
-      env: { MODE: "client", IFACE_FILE: file, IFACE_NAME: "ptun0" },
-      flags: manifestFlags(fake.dir, file),
-    });
-    await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
-    assert.equal(Deno.readTextFileSync(file), "ptun0");
-    const expected: string[] = [];
-    for (const round of [1, 2, 3]) {
-      for (const signal of ["SIGHUP", "SIGQUIT", "SIGUSR2"] as const) {
-        run.process.kill(signal);
-        expected.push(signal.slice(3));
-        // Recorded by phantun, so the supervisor has handled it: a shutdown
-        // would have emptied the file before passing the signal on.
-        await waitFor(
-          `${signal} #${round}`,
-          () => readRecord(fake, "signals") === expected.join("\n") + "\n",
-        );
-        assert.equal(
-          Deno.readTextFileSync(file),
-          "ptun0",
-          `IFACE_FILE after ${signal} #${round}`,
-        );
-      }
-    }
-    run.process.kill("SIGTERM");
-    const result = await run.finished;
-    assert.equal(result.code, 143, result.stderr);
-    assert.equal(result.stderr, "");
-    assert.equal(Deno.readTextFileSync(file), "");
-    assert.equal(
-      readRecord(fake, "signals"),
-      [...expected, "TERM"].join("\n") + "\n",
-    );
   },
 );
 
