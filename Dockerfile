@@ -163,10 +163,7 @@ RUN cd /rootfs \
 
 FROM scratch
 COPY --from=assemble /rootfs/ /
-ENV DENO_DIR=/deno-dir DENO_NO_UPDATE_CHECK=1 DENO_DISABLE_NODE_SHIM=1
 WORKDIR /app
-# Run the supervisor once now, so that V8's code cache for it is in the image.
-RUN ["/usr/local/bin/deno", "run", "--no-prompt", "--quiet", "--config=/app/deno.json", "-P=production", "/app/main.js", "--version"]
 ARG RUNTIME_VERSION
 ARG RUNTIME_SOURCE
 ARG RUNTIME_REVISION
@@ -193,27 +190,27 @@ LABEL org.opencontainers.image.title="phantun-runtime" \
 USER 65532:65532
 # env starts Deno with SIGUSR1 blocked (Deno opens its V8 inspector when it
 # arrives; blocked in all of Deno's threads, it stays pending) and with the
-# variables Deno reads for itself removed or pinned (e2e/deno_env.ts, the
-# list's one home; DESIGN.md §4 and §3).
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/env", "--block-signal=USR1", "-u", \
-  "DENO_UNSTABLE_CONTROL_SOCK", "-u", "DENO_PERMISSION_BROKER_PATH", "-u", \
-  "DENO_AUDIT_PERMISSIONS", "-u", "DENO_TRACE_PERMISSIONS", "-u", \
+# variables Deno reads for itself removed or pinned; Deno runs V8 without its
+# JIT (no writable-executable memory). Written by `deno task launch` from
+# scripts/launch.ts and scripts/deno_env.ts (DESIGN.md §3, §4 and §8).
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/env", "--block-signal=USR1", \
+  "-u", "DENO_UNSTABLE_CONTROL_SOCK", "-u", "DENO_PERMISSION_BROKER_PATH", \
+  "-u", "DENO_AUDIT_PERMISSIONS", "-u", "DENO_TRACE_PERMISSIONS", "-u", \
   "COMPLETE", "-u", "DENO_CONNECTED", "-u", "DENO_DEPLOY_TUNNEL_ENDPOINT", \
   "-u", "DENO_DEPLOY_TOKEN", "-u", "DENO_DEPLOY_ORG", "-u", \
   "DENO_DEPLOY_APP", "-u", "DENO_CACHE_LSC_ENDPOINT", "-u", \
-  "DENO_UNSTABLE_CRON_SOCK", "-u", \
-  "DENO_DONT_USE_INTERNAL_BASE_UPGRADE_URL", "-u", "DENO_AUTH_TOKENS", "-u", \
-  "DENO_AUTO_SERVE", "-u", "DENO_SERVE_ADDRESS", "-u", "X_DENO_FETCH_TOKEN", \
-  "-u", "CDN_LOOP", "-u", "HTTP_PROXY", "-u", "http_proxy", "-u", \
-  "HTTPS_PROXY", "-u", "https_proxy", "-u", "ALL_PROXY", "-u", "all_proxy", \
-  "-u", "NO_PROXY", "-u", "no_proxy", "-u", "NODE_USE_ENV_PROXY", "-u", \
-  "DENO_KV_DEFAULT_PATH", "-u", "DENO_KV_PATH_PREFIX", "-u", \
-  "DENO_KV_ACCESS_TOKEN", "-u", "OTEL_DENO", "-u", "OTEL_DENO_TRACING", \
-  "-u", "OTEL_DENO_METRICS", "-u", "OTEL_DENO_CONSOLE", "-u", \
-  "OTEL_DENO_VSOCK", "-u", "OTEL_PROPAGATORS", "-u", \
-  "DENO_UNSTABLE_OTEL_DETERMINISTIC", "-u", "OTEL_EXPORTER_OTLP_PROTOCOL", \
-  "-u", "OTEL_EXPORTER_OTLP_ENDPOINT", "-u", "OTEL_EXPORTER_OTLP_HEADERS", \
-  "-u", "OTEL_EXPORTER_OTLP_TIMEOUT", "-u", \
+  "DENO_UNSTABLE_CRON_SOCK", "-u", "DENO_DONT_USE_INTERNAL_BASE_UPGRADE_URL", \
+  "-u", "DENO_AUTH_TOKENS", "-u", "DENO_AUTO_SERVE", "-u", \
+  "DENO_SERVE_ADDRESS", "-u", "X_DENO_FETCH_TOKEN", "-u", "CDN_LOOP", "-u", \
+  "HTTP_PROXY", "-u", "http_proxy", "-u", "HTTPS_PROXY", "-u", "https_proxy", \
+  "-u", "ALL_PROXY", "-u", "all_proxy", "-u", "NO_PROXY", "-u", "no_proxy", \
+  "-u", "NODE_USE_ENV_PROXY", "-u", "DENO_KV_DEFAULT_PATH", "-u", \
+  "DENO_KV_PATH_PREFIX", "-u", "DENO_KV_ACCESS_TOKEN", "-u", "OTEL_DENO", \
+  "-u", "OTEL_DENO_TRACING", "-u", "OTEL_DENO_METRICS", "-u", \
+  "OTEL_DENO_CONSOLE", "-u", "OTEL_DENO_VSOCK", "-u", "OTEL_PROPAGATORS", \
+  "-u", "DENO_UNSTABLE_OTEL_DETERMINISTIC", "-u", \
+  "OTEL_EXPORTER_OTLP_PROTOCOL", "-u", "OTEL_EXPORTER_OTLP_ENDPOINT", "-u", \
+  "OTEL_EXPORTER_OTLP_HEADERS", "-u", "OTEL_EXPORTER_OTLP_TIMEOUT", "-u", \
   "OTEL_EXPORTER_OTLP_COMPRESSION", "-u", "OTEL_EXPORTER_OTLP_INSECURE", \
   "-u", "OTEL_EXPORTER_OTLP_CERTIFICATE", "-u", \
   "OTEL_EXPORTER_OTLP_CLIENT_KEY", "-u", \
@@ -273,13 +270,13 @@ ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/env", "--block-signal=USR1", "-u", 
   "ICU_TIMEZONE_FILES_DIR", "-u", "DENO_LOG", "-u", "DENO_LOG_STYLE", "-u", \
   "DENO_LOG_LAZY_LOAD", "-u", "DENO_STARTUP_PHASES", "-u", \
   "DENO_NO_FILTER_FRAMES", "-u", "NODE_DEBUG", "-u", "NODE_DEBUG_NATIVE", \
-  "-u", "DENO_NODE_TRACE_EVENT_CATEGORIES", "-u", \
-  "DENO_NODE_USE_OPENSSL_CA", "-u", "DENO_EXTRA_STDIO_FDS", "-u", \
-  "NODE_CHANNEL_FD", "-u", "NODE_CHANNEL_SERIALIZATION_MODE", "-u", \
-  "NODE_UNIQUE_ID", "-u", "NODE_CLUSTER_SCHED_POLICY", "-u", \
-  "DENO_NODE_SHIM_ACTIVE", "-u", "UNSTABLE_INSPECTOR_WS_EVENTS", \
-  "DENO_NO_UPDATE_CHECK=1", "OTEL_SDK_DISABLED=true", \
-  "DENO_DISABLE_NODE_SHIM=1", "DENO_DIR=/deno-dir", "/usr/local/bin/deno", \
-  "run", "--no-prompt", "--quiet", "--config=/app/deno.json", \
-  "-P=production", "/app/main.js"]
+  "-u", "DENO_NODE_TRACE_EVENT_CATEGORIES", "-u", "DENO_NODE_USE_OPENSSL_CA", \
+  "-u", "DENO_EXTRA_STDIO_FDS", "-u", "NODE_CHANNEL_FD", "-u", \
+  "NODE_CHANNEL_SERIALIZATION_MODE", "-u", "NODE_UNIQUE_ID", "-u", \
+  "NODE_CLUSTER_SCHED_POLICY", "-u", "DENO_NODE_SHIM_ACTIVE", "-u", \
+  "UNSTABLE_INSPECTOR_WS_EVENTS", "DENO_NO_UPDATE_CHECK=1", \
+  "OTEL_SDK_DISABLED=true", "DENO_DISABLE_NODE_SHIM=1", "DENO_DIR=/deno-dir", \
+  "/usr/local/bin/deno", "run", "--no-prompt", "--quiet", \
+  "--v8-flags=--jitless", "--config=/app/deno.json", "-P=production", \
+  "/app/main.js"]
 CMD ["--help"]

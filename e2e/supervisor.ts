@@ -1,5 +1,5 @@
 /** How the tests, the demo and the benchmarks start the real supervisor. */
-import { envWords } from "./deno_env.ts";
+import { envWords, V8_FLAGS } from "../scripts/launch.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -7,7 +7,7 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
  * What every launch of the supervisor outside the image puts before `deno`:
  * GNU env starting it with SIGUSR1 blocked in all its threads, so that Deno
  * never opens its V8 inspector (DESIGN.md, "Signals"), and with the variables
- * Deno reads for itself removed or pinned (deno_env.ts). The deno.json task
+ * Deno reads for itself removed or pinned (scripts/launch.ts). The deno.json task
  * does the same, the image's ENTRYPOINT with DENO_DIR pinned. Anything
  * between this and the Deno binary that forks before running it (a shell,
  * npm's bin.cjs shim) would unblock SIGUSR1 again.
@@ -43,7 +43,7 @@ export type Supervised = {
 };
 
 /**
- * Starts `env --block-signal=USR1 deno run <manifest> main.ts` inside network namespace `ns` with
+ * Starts `env --block-signal=USR1 deno run --v8-flags=--jitless <manifest> main.ts` inside network namespace `ns` with
  * MODE, IFACE_NAME and IFACE_FILE set and `--tun` passed to phantun.
  */
 export function superviseInNamespace(s: Supervised): Deno.ChildProcess {
@@ -55,6 +55,7 @@ export function superviseInNamespace(s: Supervised): Deno.ChildProcess {
       ...LAUNCHER,
       Deno.execPath(),
       "run",
+      V8_FLAGS,
       ...manifestFlags(s.phantunDir, s.ifaceFile),
       MAIN,
       `--phantun-dir=${s.phantunDir}`,

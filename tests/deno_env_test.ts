@@ -1,12 +1,19 @@
 /**
- * Deno's own environment (e2e/deno_env.ts): every launch starts Deno with the
+ * Deno's own environment (scripts/deno_env.ts): every launch starts Deno with the
  * variables it reads for itself removed or pinned, the same words in each;
  * with all of them set to hostile values the supervisor does nothing the
  * manifest does not grant, and phantun still gets the rest of the
  * environment; and the list accounts for every variable the binary reads.
  */
 import assert from "node:assert/strict";
-import { DENO_ENV, envWords, launchEnv } from "../e2e/deno_env.ts";
+import { DENO_ENV, launchEnv } from "../scripts/deno_env.ts";
+import {
+  entrypoint,
+  ENTRYPOINT_PATTERN,
+  entrypointInstruction,
+  envWords,
+  startTask,
+} from "../scripts/launch.ts";
 import { PRODUCTION } from "../lib/manifest.ts";
 import {
   CC_MISSING,
@@ -34,34 +41,18 @@ import {
 
 const README = Deno.readTextFileSync(`${ROOT}README.md`);
 
-/** The image's ENTRYPOINT, as the Dockerfile writes it. */
-function entrypoint(): string[] {
+Deno.test("the image's ENTRYPOINT and deno task start are what `deno task launch` writes, and the tests' launcher uses the same env words: SIGUSR1 blocked, each of Deno's own variables removed or pinned, DENO_DIR pinned in the image only, V8 without its JIT", () => {
   const dockerfile = Deno.readTextFileSync(`${ROOT}Dockerfile`);
-  const array = dockerfile.match(/^ENTRYPOINT (\[[\s\S]*?\])$/m)![1];
-  return JSON.parse(array.replaceAll("\\\n", ""));
-}
-
-Deno.test("the image's ENTRYPOINT, deno task start and the tests' launcher start Deno through the same env words: SIGUSR1 blocked, each of Deno's own variables removed or pinned, DENO_DIR pinned in the image only", () => {
-  assert.deepEqual(entrypoint(), [
-    "/usr/bin/tini",
-    "--",
-    "/usr/bin/env",
-    ...envWords(true),
-    "/usr/local/bin/deno",
-    "run",
-    "--no-prompt",
-    "--quiet",
-    "--config=/app/deno.json",
-    "-P=production",
-    "/app/main.js",
-  ]);
-  const tasks = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
   assert.equal(
-    tasks.start,
-    `env ${
-      envWords(false).join(" ")
-    } deno run --no-prompt --quiet -P=production main.ts`,
+    dockerfile.match(ENTRYPOINT_PATTERN)?.[0],
+    entrypointInstruction(),
+    "run deno task launch",
   );
+  const tasks = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks;
+  assert.equal(tasks.start, startTask(), "run deno task launch");
+  for (const line of [tasks.start.split(" "), entrypoint()]) {
+    assert.ok(line.includes("--v8-flags=--jitless"), line.join(" "));
+  }
   assert.deepEqual(LAUNCHER, ["env", ...envWords(false)]);
   for (const [name, how] of DENO_ENV) {
     const removed = envWords(true).includes(name);
@@ -136,7 +127,7 @@ async function lifecycle(
 
 testWhen(
   CC_MISSING,
-  "the Deno binary reads no environment variable that e2e/deno_env.ts does not account for (every getenv() of the supervisor's runs, recorded)",
+  "the Deno binary reads no environment variable that scripts/deno_env.ts does not account for (every getenv() of the supervisor's runs, recorded)",
   async () => {
     const library = getenvRecorder();
     const log = `${tempDir()}/getenv.log`;
@@ -159,7 +150,7 @@ testWhen(
     assert.deepEqual(
       unaccounted,
       [],
-      "Deno reads variables e2e/deno_env.ts does not list: decide for each (DESIGN.md §3)",
+      "Deno reads variables scripts/deno_env.ts does not list: decide for each (DESIGN.md §3)",
     );
   },
 );

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { LAUNCHER, manifestFlags } from "../e2e/supervisor.ts";
+import { V8_FLAGS } from "../scripts/launch.ts";
 
 export { LAUNCHER, manifestFlags };
 
@@ -205,7 +206,7 @@ export type StartOptions = {
 };
 
 /**
- * `env --block-signal=USR1 [wrapper] deno run <flags> main.ts <args>`, as the
+ * `env --block-signal=USR1 [wrapper] deno run --v8-flags=--jitless <flags> main.ts <args>`, as the
  * supervisor is launched, with a controlled environment: PATH, FAKE_RECORD
  * and `options.env` only.
  */
@@ -218,6 +219,7 @@ export function supervisorCommand(
     ...(options.wrapper ?? []),
     DENO,
     "run",
+    V8_FLAGS,
     ...(options.flags ?? manifestFlags(fake.dir)),
     MAIN,
     ...options.args,

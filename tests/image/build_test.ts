@@ -3,7 +3,7 @@
  * verified archive, labels), what stops a build, and what the image holds.
  */
 import assert from "node:assert/strict";
-import { envWords } from "../../e2e/deno_env.ts";
+import { entrypoint } from "../../scripts/launch.ts";
 import {
   AUDIT,
   build,
@@ -12,7 +12,6 @@ import {
   CARGO_LOCK,
   cmd,
   DENO_BIN,
-  DENO_RUN,
   DOCKER,
   docker,
   exec,
@@ -249,14 +248,11 @@ imageTest(
 );
 
 imageTest(
-  "docker inspect shows user 65532 and an exec-form entrypoint: tini, then env blocking SIGUSR1 with Deno's own variables removed or pinned, then deno run -P=production; with no arguments the image prints its usage",
+  "docker inspect shows user 65532 and an exec-form entrypoint: tini, then env blocking SIGUSR1 with Deno's own variables removed or pinned, then deno run without V8's JIT under -P=production, as scripts/launch.ts writes it; with no arguments the image prints its usage",
   async () => {
     const config = JSON.parse(await inspect(DOCKER, "{{json .Config}}", IMAGE));
     assert.equal(config.User, "65532:65532");
-    assert.deepEqual(
-      config.Entrypoint,
-      cmd`/usr/bin/tini -- /usr/bin/env ${envWords(true)} ${DENO_RUN}`,
-    );
+    assert.deepEqual(config.Entrypoint, entrypoint());
     assert.equal(
       await docker(cmd`run --rm --read-only ${IMAGE} --version`),
       `phantun-runtime ${VERSION}`,
@@ -284,7 +280,7 @@ const LIBRARY =
   /^\/lib(64)?\/([^/]+\/)?(libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|libdl\.so\.2|librt\.so\.1|libpthread\.so\.0|ld-linux-[^/]+\.so\.\d)$/;
 
 imageTest(
-  "the image holds only tini, env, deno, phantun, their libraries, phantun's records, the SBOM, the Debian packages' copyright files, status entries and os-release, and the supervisor as one module with its code cache: no shell, no setuid or setgid file, cap_net_admin on phantun only",
+  "the image holds only tini, env, deno, phantun, their libraries, phantun's records, the SBOM, the Debian packages' copyright files, status entries and os-release, and the supervisor as one module, no Deno cache: no shell, no setuid or setgid file, cap_net_admin on phantun only",
   async () => {
     const dir = await exportImage(IMAGE);
     const files: string[] = [];
@@ -314,14 +310,11 @@ imageTest(
       "/app/deno.json",
       "/app/deno.lock",
       "/app/main.js",
-      "/deno-dir/v8_code_cache_v2",
     ];
     for (const file of expected) assert.ok(files.includes(file), file);
     for (const file of files) {
       assert.ok(
-        // Deno's own cache files beside the code cache.
-        expected.includes(file) || LIBRARY.test(file) ||
-          DEBIAN.test(file) || file.startsWith("/deno-dir/"),
+        expected.includes(file) || LIBRARY.test(file) || DEBIAN.test(file),
         `unexpected ${file}`,
       );
     }

@@ -17,6 +17,7 @@
  */
 import assert from "node:assert/strict";
 import { readmeBlock } from "../../e2e/topology.ts";
+import { IMAGE_DENO_RUN } from "../../scripts/launch.ts";
 import {
   IS_ROOT,
   listeners,
@@ -36,15 +37,7 @@ export const PREFIX = "phantun-runtime-test-";
 export const DENO_BIN = "/usr/local/bin/deno";
 
 /** The image's ENTRYPOINT after tini and env: Deno running the supervisor. */
-export const DENO_RUN = [
-  DENO_BIN,
-  "run",
-  "--no-prompt",
-  "--quiet",
-  "--config=/app/deno.json",
-  "-P=production",
-  "/app/main.js",
-] as const;
+export const DENO_RUN = IMAGE_DENO_RUN;
 /** The production manifest's handoff path. */
 export const IFACE = "/run/phantun/iface";
 /** The image's record of the phantun source it was built from. */

@@ -173,7 +173,7 @@ Deno.test("across every supervisor scenario the permission audit log holds only 
   const seen = new Set<string>();
   for (const scenario of SCENARIOS) {
     const audit = Deno.makeTempFileSync({ suffix: ".jsonl" });
-    // After the launcher, which removes DENO_AUDIT_PERMISSIONS (e2e/deno_env.ts).
+    // After the launcher, which removes DENO_AUDIT_PERMISSIONS (scripts/deno_env.ts).
     const { fake, file } = await runScenario(scenario, {
       wrapper: ["env", `DENO_AUDIT_PERMISSIONS=${audit}`],
     });

@@ -10,6 +10,7 @@
  * The list was enumerated from Deno's source (the commands in DESIGN.md) and
  * is held against the binary itself by tests/deno_env_test.ts, which records
  * every getenv() of the real supervisor and fails on a name not listed here.
+ * scripts/launch.ts turns it into the launch line's `env` words.
  */
 
 /** What the launch does with one variable. */
@@ -129,7 +130,7 @@ export const DENO_ENV: ReadonlyMap<string, Disposition> = new Map([
     pin: "/deno-dir",
     imageOnly: true,
     why:
-      "the image's read-only cache with the supervisor's code cache; removed outside the image",
+      "a directory the image does not have: Deno keeps its caches in memory and writes nothing; removed outside the image",
   }],
   ...[
     ["PATH", "the supervisor runs absolute paths; phantun's own"],
@@ -172,17 +173,4 @@ export function launchEnv(
     }
   }
   return { removed, pinned };
-}
-
-/**
- * The `env` words before `deno` in a launch: SIGUSR1 blocked (DESIGN.md,
- * "Signals"), then {@link launchEnv}'s removals and pins.
- */
-export function envWords(image: boolean): string[] {
-  const { removed, pinned } = launchEnv(image);
-  return [
-    "--block-signal=USR1",
-    ...removed.flatMap((name) => ["-u", name]),
-    ...pinned.map(([name, value]) => `${name}=${value}`),
-  ];
 }
