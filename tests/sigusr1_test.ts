@@ -53,6 +53,13 @@ function usr1BlockedAndPending(pid: number): boolean {
   ) && all("ShdPnd", process);
 }
 
+/** True when `pid` has a handler for SIGUSR1 (its SigCgt has bit 10). */
+function usr1Caught(pid: number): boolean {
+  const status = output("cat", `/proc/${pid}/status`);
+  return (BigInt(`0x${status.match(/^SigCgt:\s+(\w+)$/m)![1]}`) &
+    (1n << 9n)) !== 0n;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -117,7 +124,13 @@ testWhen(
       });
       try {
         await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
-        await sleep(800);
+        // Deno's listener comes 0.5 s after start, later on a loaded machine:
+        // before it, SIGUSR1 would kill Deno.
+        await waitFor(
+          "Deno's SIGUSR1 handler",
+          () => usr1Caught(run.process.pid),
+          10_000,
+        );
         run.process.kill("SIGUSR1");
         await waitFor(
           "the inspector on 127.0.0.1:9229",
