@@ -1,11 +1,11 @@
 /**
  * `deno task demo [--duration SECONDS]` (as root): phantun-runtime working
- * without Docker. Provisions phantun, builds the README's two hosts as network
- * namespaces, runs phantun_server and phantun_client under the supervisor,
- * sends UDP through the tunnel, and shows one status line (datagrams echoed;
- * TCP segments and UDP packets seen on the wire between the hosts), redrawn
- * in place on a terminal and a line a second otherwise. Tears everything down
- * at Ctrl-C or after SECONDS.
+ * without Docker. Provisions phantun (built from crates.io on first use),
+ * builds the README's two hosts as network namespaces, runs phantun_server and
+ * phantun_client under the supervisor, sends UDP through the tunnel, and shows
+ * one status line (datagrams echoed; TCP segments and UDP packets seen on the
+ * wire between the hosts), redrawn in place on a terminal and a line a second
+ * otherwise. Tears everything down at Ctrl-C or after SECONDS.
  */
 import { superviseInNamespace } from "./supervisor.ts";
 import {
@@ -14,6 +14,8 @@ import {
   createTopology,
   destroyTopology,
   inNamespace,
+  phantunDir,
+  provisionPhantun,
   wireCounts,
 } from "./topology.ts";
 
@@ -32,14 +34,11 @@ if (!(duration > 0)) {
   Deno.exit(2);
 }
 
-console.log(
-  "demo: provisioning phantun 0.8.1 (the first run builds it from crates.io)",
-);
-const provision = new Deno.Command(`${ROOT}scripts/provision-phantun.sh`, {
-  stderr: "inherit",
-}).outputSync();
-if (!provision.success) Deno.exit(1);
-const phantunDir = new TextDecoder().decode(provision.stdout).trim();
+const missing = provisionPhantun();
+if (missing !== null) {
+  console.error(`demo: ${missing}`);
+  Deno.exit(1);
+}
 
 const topology = createTopology("demo");
 const scratch = Deno.makeTempDirSync({ prefix: "phantun-runtime-demo-" });
@@ -80,7 +79,7 @@ try {
       ROOT,
     },
   );
-  const common = { phantunDir, stdio: "null" } as const;
+  const common = { phantunDir: phantunDir(), stdio: "null" } as const;
   const serverFile = `${scratch}/server.iface`;
   const clientFile = `${scratch}/client.iface`;
   Deno.writeTextFileSync(serverFile, "");

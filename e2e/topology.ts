@@ -219,3 +219,36 @@ export function phantunDir(): string {
     `${Deno.env.get("HOME")}/.cache/phantun-runtime`;
   return Deno.env.get("PHANTUN_DIR") ?? `${cache}/phantun-0.8.1/bin`;
 }
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes sure real phantun is in {@link phantunDir}: when it is not, and
+ * $PHANTUN_DIR is unset, scripts/provision-phantun.sh builds it there from
+ * crates.io (one progress line while it builds) if cargo is on PATH. Returns
+ * why phantun is missing, or null; throws when the build fails.
+ */
+export function provisionPhantun(): string | null {
+  const dir = phantunDir();
+  if (isFile(`${dir}/phantun_client`) && isFile(`${dir}/phantun_server`)) {
+    return null;
+  }
+  if (Deno.env.has("PHANTUN_DIR")) {
+    return `no phantun binaries in PHANTUN_DIR ${dir}`;
+  }
+  const path = (Deno.env.get("PATH") ?? "").split(":");
+  if (!path.some((entry) => isFile(`${entry}/cargo`))) {
+    return `no phantun binaries in ${dir} and cargo not found on PATH to build them (scripts/provision-phantun.sh)`;
+  }
+  const script = new URL("../scripts/provision-phantun.sh", import.meta.url);
+  const { success } = new Deno.Command(script, { stderr: "inherit" })
+    .outputSync();
+  if (!success) throw new Error("scripts/provision-phantun.sh failed");
+  return null;
+}

@@ -3,6 +3,7 @@
  * and a way to run the real supervisor as a process.
  */
 import assert from "node:assert/strict";
+import { dirname } from "node:path";
 import { LAUNCHER, manifestFlags } from "../e2e/supervisor.ts";
 import { V8_FLAGS } from "../scripts/launch.ts";
 
@@ -106,6 +107,35 @@ export function tempDir(): string {
   return Deno.makeTempDirSync({ dir: TEMP_ROOT });
 }
 
+let readable: string | undefined;
+
+/**
+ * A copy of what the supervisor loads (main.ts, lib/, deno.json, deno.lock)
+ * under this process's temporary root, which every user can read: the entry
+ * point for the tests that run the supervisor as another user, who may not
+ * reach the checkout (a clone in root's 0700 home). Made once per process.
+ */
+export function readableMain(): string {
+  if (readable === undefined) {
+    const dir = tempDir();
+    Deno.chmodSync(dir, 0o755);
+    Deno.mkdirSync(`${dir}/lib`, { mode: 0o755 });
+    const files = [
+      "main.ts",
+      "deno.json",
+      "deno.lock",
+      ...[...Deno.readDirSync(`${ROOT}lib`)]
+        .map((entry) => `lib/${entry.name}`),
+    ];
+    for (const file of files) {
+      Deno.copyFileSync(`${ROOT}${file}`, `${dir}/${file}`);
+      Deno.chmodSync(`${dir}/${file}`, 0o644);
+    }
+    readable = `${dir}/main.ts`;
+  }
+  return readable;
+}
+
 /** Writes the fake phantun binaries into a fresh temporary directory. */
 export function installFakePhantun(): FakeInstall {
   const base = tempDir();
@@ -190,6 +220,8 @@ export type Supervisor = {
 export type StartOptions = {
   /** Arguments to main.ts. */
   readonly args: readonly string[];
+  /** The entry point; {@link MAIN} by default ({@link readableMain} for another user). */
+  readonly main?: string;
   /** The whole environment besides PATH and FAKE_RECORD. */
   readonly env?: Record<string, string>;
   /** What comes before the wrapper and `deno`; {@link LAUNCHER} by default. */
@@ -207,8 +239,8 @@ export type StartOptions = {
 
 /**
  * `env --block-signal=USR1 [wrapper] deno run --v8-flags=--jitless <flags> main.ts <args>`, as the
- * supervisor is launched, with a controlled environment: PATH, FAKE_RECORD
- * and `options.env` only.
+ * supervisor is launched, from the entry point's directory, with a controlled
+ * environment: PATH, FAKE_RECORD and `options.env` only.
  */
 export function supervisorCommand(
   fake: FakeInstall,
@@ -221,11 +253,14 @@ export function supervisorCommand(
     "run",
     V8_FLAGS,
     ...(options.flags ?? manifestFlags(fake.dir)),
-    MAIN,
+    options.main ?? MAIN,
     ...options.args,
   ];
   return new Deno.Command(command[0], {
     args: command.slice(1),
+    // The entry point's directory: a user who cannot reach the checkout could
+    // not start phantun from it (Deno's spawn fails in such a directory).
+    cwd: dirname(options.main ?? MAIN),
     clearEnv: true,
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
@@ -442,7 +477,7 @@ export async function assertHandoffRefused(
   fake: FakeInstall,
   file: string,
   needle: string,
-  options: { grant?: string; wrapper?: string[] } = {},
+  options: { grant?: string; wrapper?: string[]; main?: string } = {},
 ): Promise<RunResult> {
   const result = await runSupervisor(fake, {
     args: [`--phantun-dir=${fake.dir}`, "--"],
@@ -454,6 +489,7 @@ export async function assertHandoffRefused(
     },
     flags: manifestFlags(fake.dir, options.grant ?? file),
     wrapper: options.wrapper,
+    main: options.main,
     timeoutMs: 10_000, // a hang fails the test
   });
   assertRefused(result, fake, "IFACE_FILE");

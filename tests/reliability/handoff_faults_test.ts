@@ -17,6 +17,7 @@ import {
   NEEDS_MOUNT,
   nothingLaunched,
   output,
+  readableMain,
   readRecord,
   type RunResult,
   runSupervisor,
@@ -91,13 +92,16 @@ testWhen(
   },
 );
 
-/** Runs the supervisor as nobody (uid/gid 65534). */
-const AS_NOBODY = [
-  "setpriv",
-  "--reuid=65534",
-  "--regid=65534",
-  "--clear-groups",
-];
+/**
+ * Runs the supervisor as nobody (uid/gid 65534), from a copy nobody can read
+ * wherever the checkout is.
+ */
+function asNobody(): { wrapper: string[]; main: string } {
+  return {
+    wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+    main: readableMain(),
+  };
+}
 const NEEDS_SETPRIV = !IS_ROOT
   ? "needs root to run the supervisor as another user"
   : missingCommand("setpriv");
@@ -121,22 +125,23 @@ testWhen(
       fake,
       file,
       "Permission denied: give the runtime's user (uid 65532 in the image) write access to the host file, e.g. chown 65532:65532 FILE, or use the root profile",
-      { wrapper: AS_NOBODY },
+      asNobody(),
     );
     assert.equal(Deno.readTextFileSync(file), "old");
 
     const absent = `${fake.scratch}/absent`;
-    await assertHandoffRefused(fake, absent, "Permission denied", {
-      wrapper: AS_NOBODY,
-    });
+    await assertHandoffRefused(fake, absent, "Permission denied", asNobody());
     assert.equal(readBytes(absent), null);
 
     const hidden = `${fake.scratch}/private`;
     Deno.mkdirSync(hidden, { mode: 0o700 });
     Deno.writeTextFileSync(`${hidden}/iface`, "old");
-    await assertHandoffRefused(fake, `${hidden}/iface`, "Permission denied", {
-      wrapper: AS_NOBODY,
-    });
+    await assertHandoffRefused(
+      fake,
+      `${hidden}/iface`,
+      "Permission denied",
+      asNobody(),
+    );
     assert.equal(Deno.readTextFileSync(`${hidden}/iface`), "old");
     removeInstall(fake);
   },
@@ -178,20 +183,21 @@ Deno.test("a binary outside the run grant is refused before IFACE_FILE is touche
 // IFACE_FILE faults while phantun runs
 
 /**
- * Starts a client with the handoff on, waits until phantun runs, applies
- * `fault` to the file, sends SIGTERM and returns the result (10 s: no hang).
+ * Starts a client with the handoff on (with `runAs`'s wrapper and entry point,
+ * if given), waits until phantun runs, applies `fault` to the file, sends
+ * SIGTERM and returns the result (10 s: no hang).
  */
 async function faultWhileRunning(
   fake: FakeInstall,
   fault: (file: string) => void,
-  wrapper?: string[],
+  runAs: { wrapper?: string[]; main?: string } = {},
 ): Promise<RunResult> {
   const file = `${fake.scratch}/iface`;
   const run = startSupervisor(fake, {
     args: [`--phantun-dir=${fake.dir}`, "--"],
     env: { MODE: "client", IFACE_FILE: file, IFACE_NAME: "ptun0" },
     flags: manifestFlags(fake.dir, file),
-    wrapper,
+    ...runAs,
     timeoutMs: 10_000,
   });
   await waitFor("fake ready", () => readRecord(fake, "ready") !== null);
@@ -259,7 +265,7 @@ testWhen(
     const result = await faultWhileRunning(fake, (path) => {
       Deno.chownSync(path, 0, 0);
       Deno.chmodSync(path, 0o644);
-    }, AS_NOBODY);
+    }, asNobody());
     assert.equal(result.code, 143);
     assertRuntimeLines(result, "cannot empty IFACE_FILE");
     assertRuntimeLines(result, "Permission denied");
