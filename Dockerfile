@@ -8,16 +8,24 @@
 # Every stage but the last runs on the build machine's architecture
 # (--platform=$BUILDPLATFORM) and produces files for TARGETARCH (amd64 or
 # arm64): phantun is cross-compiled, Deno is npm's build for the target, and
-# the runtime libraries are the target's own Debian packages. Only the final
-# stage is the target's, and its one RUN (filling V8's code cache) is the only
-# step that may run under emulation. The image carries what a scanner needs:
+# the runtime libraries are the target's own Debian packages. The final stage
+# only copies the assembled tree: nothing runs on the target's architecture,
+# so nothing runs under emulation. The image carries what a scanner needs:
 # dpkg status entries for its Debian files, phantun's crates inside its
 # binaries (cargo auditable), and a CycloneDX SBOM of the whole.
+#
+# Reproducible (DESIGN.md §8): every input is pinned (base images by tag,
+# Debian packages by debian.lock with their SHA-256, Deno by its npm
+# integrity, phantun by PHANTUN_COMMIT, crates by Cargo.lock, the toolchains by
+# version), and with SOURCE_DATE_EPOCH set no file is newer than it, so the
+# same source and arguments give the same image digest on a BuildKit that
+# honours SOURCE_DATE_EPOCH (0.13 and later; scripts/verify-release.ts).
 #
 # Build args (deploy/README.md, "Build arguments"): PHANTUN_UPSTREAM,
 # PHANTUN_OWNER, PHANTUN_REPO, PHANTUN_COMMIT, PHANTUN_TARBALL_SHA256,
 # RUNTIME_VERSION, RUNTIME_SOURCE, RUNTIME_REVISION, SOURCE_DATE_EPOCH,
-# NPM_REGISTRY and the *_IMAGE base images below, each pinned and overridable.
+# NPM_REGISTRY, DEBIAN_SNAPSHOT and the *_IMAGE base images below, each pinned
+# and overridable.
 
 ARG DEBIAN_IMAGE=debian:12.15-slim
 ARG RUST_IMAGE=rust:1.96.0-slim-bookworm
@@ -32,9 +40,13 @@ ARG RUNTIME_VERSION=0.1.0
 # This repository's URL and the commit the image is built from (labels).
 ARG RUNTIME_SOURCE=
 ARG RUNTIME_REVISION=
-# The SBOM's timestamp, in seconds since 1970 (e.g. the commit's time); none
-# when empty. Nothing else in the image depends on the time of the build.
+# The image's time, in seconds since 1970 (a release: its commit's time): the
+# SBOM's timestamp, the newest time of any file, and (BuildKit 0.13 and later)
+# the image's creation time. Empty: no SBOM timestamp, files keep build times.
 ARG SOURCE_DATE_EPOCH=
+# Debian's snapshot archive at this time (e.g. 20261203T000000Z) instead of
+# the base images' mirror, for a debian.lock older than the mirror's versions.
+ARG DEBIAN_SNAPSHOT=
 
 FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS tools
 ARG TARGETARCH
@@ -73,9 +85,19 @@ RUN fetch-phantun.sh
 # wrote when it had none; it goes into the image, and `cargo metadata` (the
 # crates' licenses) into the SBOM.
 FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS build
+RUN cargo install --locked cargo-auditable --version 0.7.7
 ARG BUILDARCH
 ARG TARGETARCH
-RUN cargo install --locked cargo-auditable --version 0.7.7
+ARG DEBIAN_SNAPSHOT
+COPY debian.lock /usr/local/share/
+COPY scripts/debian-fetch.sh /usr/local/bin/
+# The cross toolchain at debian.lock's versions; the lock has it for an amd64
+# build machine (the release's), and debian-fetch.sh refuses any other.
+RUN if [ "$TARGETARCH" != "$BUILDARCH" ]; then \
+      debian-fetch.sh sources \
+      && debian-fetch.sh install "cross-$BUILDARCH-$TARGETARCH" \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 COPY --from=fetch /src /src
 WORKDIR /src
 RUN case "$TARGETARCH" in \
@@ -84,10 +106,7 @@ RUN case "$TARGETARCH" in \
       *) echo "TARGETARCH=$TARGETARCH: only amd64 and arm64 are built (Deno has no other Linux build)" >&2; exit 1 ;; \
     esac \
  && if [ "$TARGETARCH" != "$BUILDARCH" ]; then \
-      apt-get update \
-      && apt-get install -y --no-install-recommends "gcc-$(echo "$gnu" | tr _ -)" "libc6-dev-$TARGETARCH-cross" \
-      && rm -rf /var/lib/apt/lists/* \
-      && export "CARGO_TARGET_$(echo "$target" | tr a-z- A-Z_)_LINKER=$gnu-gcc"; \
+      export "CARGO_TARGET_$(echo "$target" | tr a-z- A-Z_)_LINKER=$gnu-gcc"; \
     fi \
  && rustup target add "$target" \
  && cargo auditable build --release --target "$target" $(test -f Cargo.lock && echo --locked) \
@@ -105,19 +124,22 @@ RUN case "$TARGETARCH" in \
 # /app/main.js, that `deno bundle` makes of main.ts and lib/ (Deno's own
 # bundler, esbuild, fetched from npm with the stage's CA store): loading
 # twelve modules instead of one starts phantun later at every start (DESIGN.md
-# §8; the figures in §11). Last, sbom.ts writes the SBOM of the finished tree.
+# §8; the figures in §11). Then sbom.ts writes the SBOM of the finished tree,
+# and with SOURCE_DATE_EPOCH no file is left newer than it. The Debian
+# packages of the image are debian.lock's; the stage's own tools (readelf,
+# setcap, CA certificates) only inspect and mark, and are the mirror's.
 FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS assemble
 ARG TARGETARCH
+ARG DEBIAN_SNAPSHOT
+COPY debian.lock /usr/local/share/
+COPY scripts/debian-fetch.sh scripts/rootfs-libs.sh scripts/dpkg-status.sh /usr/local/bin/
 RUN { [ "$TARGETARCH" = "$(dpkg --print-architecture)" ] || dpkg --add-architecture "$TARGETARCH"; } \
- && apt-get update \
- && apt-get install -y --no-install-recommends binutils ca-certificates libcap2-bin \
- && mkdir /debs && cd /debs \
- && apt-get download "libc6:$TARGETARCH" "libgcc-s1:$TARGETARCH" "gcc-12-base:$TARGETARCH" \
-      "tini:$TARGETARCH" "coreutils:$TARGETARCH" "base-files:$TARGETARCH" \
- && for deb in *.deb; do dpkg-deb -x "$deb" /sysroot; done \
- && mkdir /records && sha256sum *.deb >/records/debs.sha256 \
+ && debian-fetch.sh sources \
+ && apt-get install -qq -y --no-install-recommends binutils ca-certificates libcap2-bin \
+ && debian-fetch.sh download "image-$TARGETARCH" /debs \
+ && for deb in /debs/*.deb; do dpkg-deb -x "$deb" /sysroot; done \
+ && mkdir /records && (cd /debs && sha256sum *.deb) >/records/debs.sha256 \
  && rm -rf /var/lib/apt/lists/*
-COPY scripts/rootfs-libs.sh scripts/dpkg-status.sh /usr/local/bin/
 COPY --from=deno /out/target/deno /rootfs/usr/local/bin/deno
 COPY --from=deno /out/target/deno.record /records/
 COPY --from=deno /out/build/deno /usr/local/bin/deno
@@ -151,7 +173,7 @@ RUN cd /rootfs \
     done \
  && dpkg-status.sh /debs /rootfs \
  && mkdir -p run/phantun app \
- && cp /src/deno.json /src/deno.lock app/ \
+ && install -m 0644 /src/deno.json /src/deno.lock app/ \
  && cd /src \
  && DENO_DIR=/tmp/deno-bundle DENO_TLS_CA_STORE=system NPM_CONFIG_REGISTRY="$NPM_REGISTRY" \
     deno bundle --quiet --platform=deno --output=/rootfs/app/main.js main.ts \
@@ -159,7 +181,10 @@ RUN cd /rootfs \
       "$RUNTIME_VERSION" "$RUNTIME_SOURCE" "$RUNTIME_REVISION" "$TARGETARCH" "$SOURCE_DATE_EPOCH" >/records/build \
  && deno run --quiet --allow-read=/rootfs,/records \
       --allow-write=/rootfs/usr/local/share/phantun-runtime/sbom.cdx.json \
-      scripts/sbom.ts /rootfs /records /rootfs/usr/local/share/phantun-runtime/sbom.cdx.json
+      scripts/sbom.ts /rootfs /records /rootfs/usr/local/share/phantun-runtime/sbom.cdx.json \
+ && if [ -n "$SOURCE_DATE_EPOCH" ]; then \
+      find /rootfs -newermt "@$SOURCE_DATE_EPOCH" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +; \
+    fi
 
 FROM scratch
 COPY --from=assemble /rootfs/ /

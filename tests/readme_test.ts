@@ -42,11 +42,10 @@ const RUNNERS: Record<string, string> = {
   "tunnels-client-nft": "tests/image/tunnels_test.ts",
   "tunnels-servers": "tests/image/tunnels_test.ts",
   "tunnels-clients": "tests/image/tunnels_test.ts",
-  rederive: "tests/image/audit_test.ts",
-  "buildx-remote": "tests/image/release_test.ts",
+  "buildx-remote": "tests/image/registry.ts",
   "buildx-multiarch": "tests/image/release_test.ts",
   release: "tests/image/release_test.ts",
-  "release-verify": "tests/image/release_test.ts",
+  "verify-release": "tests/image/release_test.ts",
 };
 
 Deno.test("every sh block in README.md and deploy/README.md is preceded by a readme-test marker", () => {

@@ -2,8 +2,8 @@
  * The image as an auditor sees it: its SBOM, valid CycloneDX 1.6; Syft
  * (pinned) finding every package inside on amd64 and arm64, each ELF file
  * owned, against the build's own records; the permission manifest in a label;
- * the README's audit commands; and a build re-derived from the labels with
- * --no-cache giving the same phantun, supervisor and SBOM.
+ * and the README's audit commands. (A rebuild from the labels giving the same
+ * image digest: release_test.ts, through `deno task verify`.)
  */
 import assert from "node:assert/strict";
 import {
@@ -20,18 +20,13 @@ import {
   exportImage,
   IMAGE,
   imageTest,
-  inspect,
   isFile,
   lines,
   missingArm64,
-  ok,
-  prepare,
   readmeOk,
   remove,
   ROOT,
   tempDir,
-  untag,
-  withUpstream,
 } from "./harness.ts";
 
 /** Where the image keeps its SBOM. */
@@ -44,19 +39,6 @@ const MISSING_SYFT = isFile(SYFT)
 const MISSING_VALIDATOR = isFile(PYTHON)
   ? null
   : `${PYTHON} not found (scripts/provision-tools.sh)`;
-
-/** deploy/README.md block rederive. */
-const REDERIVE = String
-  .raw`label() { docker inspect -f "{{index .Config.Labels \"$1\"}}" phantun-runtime; }
-git clone --quiet "$(label org.opencontainers.image.source)" rederive
-git -C rederive checkout --quiet "$(label org.opencontainers.image.revision)"
-docker build --no-cache \
-  --build-arg RUNTIME_SOURCE="$(label org.opencontainers.image.source)" \
-  --build-arg RUNTIME_REVISION="$(label org.opencontainers.image.revision)" \
-  --build-arg PHANTUN_COMMIT="$(label phantun-runtime.phantun.commit)" \
-  --build-arg PHANTUN_TARBALL_SHA256="$(label phantun-runtime.phantun.tarball-sha256)" \
-  --build-arg SOURCE_DATE_EPOCH="$(label phantun-runtime.source-date-epoch)" \
-  -t phantun-runtime:rederived rederive`;
 
 /** Debian packages the SBOM must hash and Syft must find, at the image's architecture. */
 const DEBS = ["libc6", "libgcc-s1", "tini", "coreutils"];
@@ -262,73 +244,4 @@ imageTest(
   },
   DOCKER,
   MISSING_SYFT,
-);
-
-/** Files that differ between the exported trees `a` and `b`. */
-async function differing(a: string, b: string): Promise<string[]> {
-  const result = await exec(cmd`diff -rq --no-dereference ${a} ${b}`);
-  return result.stdout.split("\n").filter((line) => line !== "")
-    .map((line) =>
-      (line.match(/^Files (\S+) and /)?.[1] ?? line).replace(a, "")
-    );
-}
-
-imageTest(
-  "a release build re-derived from its labels with --no-cache (the documented commands) holds byte-identical phantun binaries, /app/main.js and SBOM, and no file differs",
-  async () => {
-    const { head } = await prepare();
-    const source = tempDir();
-    await ok(cmd`git clone --quiet ${ROOT} ${source}/repo`);
-    const revision = await ok(cmd`git -C ${ROOT} rev-parse HEAD`);
-    const tag = `${IMAGE}-release`;
-    const rederived = "phantun-runtime:rederived";
-    try {
-      await withUpstream(async (url) => {
-        const built = await exec(
-          cmd`${DOCKER.bin} build --network host --build-arg PHANTUN_UPSTREAM=${url}
-            --build-arg RUNTIME_SOURCE=${source}/repo --build-arg RUNTIME_REVISION=${revision}
-            --build-arg PHANTUN_COMMIT=${head} --build-arg SOURCE_DATE_EPOCH=1767225600
-            -t ${tag} ${source}/repo`,
-          { env: DOCKER.env },
-        );
-        assert.equal(built.code, 0, built.stderr);
-        const cwd = tempDir();
-        await readmeOk(DOCKER, REDERIVE, [
-          [/ phantun-runtime; \}/g, ` ${tag}; }`],
-          [
-            "docker build --no-cache",
-            `docker build --no-cache --network host --build-arg PHANTUN_UPSTREAM=${url}`,
-          ],
-        ], { cwd });
-      });
-      assert.equal(
-        await inspect(
-          DOCKER,
-          '{{index .Config.Labels "phantun-runtime.source-date-epoch"}}',
-          rederived,
-        ),
-        "1767225600",
-      );
-      const [a, b] = [await exportImage(tag), await exportImage(rederived)];
-      for (
-        const path of [
-          "/usr/local/bin/phantun_client",
-          "/usr/local/bin/phantun_server",
-          "/app/main.js",
-          SBOM,
-        ]
-      ) {
-        assert.ok(
-          (await exec(cmd`cmp ${a}${path} ${b}${path}`)).code === 0,
-          `${path} differs`,
-        );
-      }
-      const sbom = JSON.parse(Deno.readTextFileSync(`${a}${SBOM}`));
-      assert.equal(sbom.metadata.timestamp, "2026-01-01T00:00:00.000Z");
-      assert.deepEqual(await differing(a, b), []);
-    } finally {
-      await untag(tag);
-      await untag(rederived);
-    }
-  },
 );

@@ -1,16 +1,19 @@
 /**
- * The release path: the specification's multi-platform commands on a
- * BuildKit daemon and a registry run here (buildkitd built from the Go module
- * proxy, Debian's docker-registry on 127.0.0.1, holding the base-image
- * stand-ins that buildkitd's docker.io mirror serves), the pushed manifest
- * list and its provenance, each platform pulled by digest and run, the
- * arm64 tarball, and the README's signing with cosign, which a tampered tag
- * fails.
+ * The release path, on a registry and BuildKit daemons of the test's own
+ * (tests/image/registry.ts): the specification's multi-platform commands
+ * (each platform pulled by digest and run, the arm64 tarball); and a release
+ * by scripts/release.sh as deploy/README.md gives it (two tags, provenance,
+ * signature, SBOM attestations), then checked as README says: the signature,
+ * the SBOM attestation and `deno task verify`, whose rebuild on a second,
+ * empty BuildKit (another hostname, time zone and umask) from another
+ * checkout gives the same digests; an attestation-free list matches as a
+ * whole; one byte changed in /app/main.js is a MISMATCH naming it; and the
+ * signature fails once the tag names another image.
  */
 import assert from "node:assert/strict";
-import { waitFor } from "../helpers.ts";
+import { isDeepStrictEqual } from "node:util";
+import { readmeBlock } from "../../e2e/topology.ts";
 import {
-  CACHE,
   cmd,
   DOCKER,
   docker,
@@ -20,202 +23,34 @@ import {
   exportImage,
   imageTest,
   inspect,
-  isFile,
   lines,
   ok,
   prepare,
-  readme,
   readmeOk,
+  rewrite,
   ROOT,
   tempDir,
   untag,
   VERSION,
   withUpstream,
 } from "./harness.ts";
-
-/** deploy/README.md block buildx-remote. */
-const BUILDX_REMOTE = String
-  .raw`buildkitd --addr unix:///run/buildkit/buildkitd.sock &
-docker buildx create --name phantun-release --driver remote unix:///run/buildkit/buildkitd.sock --use`;
+import {
+  index,
+  type Json,
+  MISSING_RELEASE_TOOLS,
+  offlineCosign,
+  withBuildkit,
+  withRegistry,
+} from "./registry.ts";
 
 /** deploy/README.md block buildx-multiarch (the specification's commands). */
-const MULTIARCH = String
-  .raw`docker buildx build --platform linux/amd64,linux/arm64 -t phantun-runtime:multiarch --push .
-docker buildx build --platform linux/arm64 --output type=docker,dest=phantun-runtime-arm64.tar .
-docker load -i phantun-runtime-arm64.tar`;
+const MULTIARCH = readmeBlock("buildx-multiarch");
 
 /** deploy/README.md block release. */
-const RELEASE = String
-  .raw`docker buildx build --platform linux/amd64,linux/arm64 \
-  --build-arg RUNTIME_SOURCE="$SOURCE" --build-arg RUNTIME_REVISION="$(git rev-parse HEAD)" \
-  --build-arg PHANTUN_COMMIT="$COMMIT" --build-arg SOURCE_DATE_EPOCH="$(git log -1 --format=%ct)" \
-  --provenance=mode=max -t "$REGISTRY/phantun-runtime:$VERSION" --push .
-digest=$(docker buildx imagetools inspect "$REGISTRY/phantun-runtime:$VERSION" --format '{{json .Manifest.Digest}}' | tr -d '"')
-cosign generate-key-pair
-cosign sign --yes --key cosign.key "$REGISTRY/phantun-runtime@$digest"`;
+const RELEASE = readmeBlock("release");
 
-/** deploy/README.md block release-verify. */
-const VERIFY = String
-  .raw`cosign verify --key cosign.pub "$REGISTRY/phantun-runtime:$VERSION"
-docker buildx imagetools inspect "$REGISTRY/phantun-runtime:$VERSION" --format '{{json .Provenance}}'`;
-
-const BUILDKITD = `${CACHE}/buildkitd-v0.34.2`;
-const COSIGN = `${CACHE}/cosign-v2.6.5`;
-const MISSING = !isFile(BUILDKITD)
-  ? `${BUILDKITD} not found (scripts/provision-tools.sh)`
-  : !isFile(COSIGN)
-  ? `${COSIGN} not found (scripts/provision-tools.sh)`
-  : !isFile("/usr/bin/docker-registry")
-  ? "/usr/bin/docker-registry not found (apt-get install docker-registry)"
-  : null;
-
-/** A free TCP port on the loopback. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-/** A daemon process, killed and awaited when the test is done. */
-async function stop(child: Deno.ChildProcess): Promise<void> {
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    // gone already
-  }
-  await child.status;
-}
-
-/** The default of a base image's ARG in the Dockerfile (e.g. debian:12.15-slim). */
-function baseImage(arg: "DEBIAN_IMAGE" | "RUST_IMAGE"): string {
-  const dockerfile = Deno.readTextFileSync(`${ROOT}Dockerfile`);
-  return dockerfile.match(new RegExp(`^ARG ${arg}=(.*)$`, "m"))![1];
-}
-
-/** Tags the local `image` as `target`, pushes it, and removes the tag. */
-async function push(image: string, target: string): Promise<void> {
-  await docker(cmd`tag ${image} ${target}`);
-  await docker(cmd`push -q ${target}`);
-  await docker(cmd`rmi ${target}`);
-}
-
-/**
- * A registry on 127.0.0.1 only, in memory of a temporary directory, holding
- * the Dockerfile's base images (the local stand-ins, made by
- * {@link prepare}) as docker.io names it.
- */
-async function withRegistry(
-  fn: (address: string) => Promise<void>,
-): Promise<void> {
-  await prepare();
-  const dir = tempDir();
-  const address = `127.0.0.1:${freePort()}`;
-  Deno.writeTextFileSync(
-    `${dir}/config.yml`,
-    `version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: ${dir}/data
-http:
-  addr: ${address}
-`,
-  );
-  const registry = new Deno.Command("docker-registry", {
-    args: ["serve", `${dir}/config.yml`],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    await waitFor(
-      "the registry to come up",
-      async () => (await exec(cmd`curl -fs http://${address}/v2/`)).code === 0,
-      30_000,
-      200,
-    );
-    for (const arg of ["DEBIAN_IMAGE", "RUST_IMAGE"] as const) {
-      const image = baseImage(arg);
-      await push(image, `${address}/library/${image}`);
-    }
-    await fn(address);
-  } finally {
-    await stop(registry);
-  }
-}
-
-/**
- * buildkitd, rootful with this machine's runc (and QEMU's binfmt handler for
- * arm64), mirroring docker.io to `registry`; its cache is kept outside git.
- * The README's commands add it to buildx as a remote builder; buildx keeps
- * its state in a directory of the test's (BUILDX_CONFIG), so the machine's
- * own builders are never touched.
- */
-async function withBuildkit(
-  registry: string,
-  fn: (env: Record<string, string>) => Promise<void>,
-): Promise<void> {
-  const dir = tempDir();
-  Deno.writeTextFileSync(
-    `${dir}/buildkitd.toml`,
-    `[worker.oci]
-  enabled = true
-[worker.containerd]
-  enabled = false
-[registry."docker.io"]
-  mirrors = ["${registry}"]
-[registry."${registry}"]
-  http = true
-`,
-  );
-  const socket = `${dir}/buildkitd.sock`;
-  const env = { ...DOCKER.env, BUILDX_CONFIG: `${dir}/buildx` };
-  const [daemon, create] = BUILDX_REMOTE.split("\n");
-  const buildkitd = new Deno.Command("sh", {
-    args: [
-      "-c",
-      `exec ${
-        daemon.replace(/ &$/, "").replace("buildkitd", BUILDKITD)
-          .replace("unix:///run/buildkit/buildkitd.sock", `unix://${socket}`)
-      } --config ${dir}/buildkitd.toml --root ${CACHE}/buildkit`,
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    await waitFor(
-      "buildkitd to come up",
-      async () => (await exec(cmd`test -S ${socket}`)).code === 0,
-      30_000,
-      200,
-    );
-    await readmeOk(DOCKER, create, [
-      ["unix:///run/buildkit/buildkitd.sock", `unix://${socket}`],
-    ], { env });
-    const platforms = await ok(cmd`${DOCKER.bin} buildx inspect --bootstrap`, {
-      env,
-    });
-    assert.match(platforms, /linux\/amd64/);
-    assert.match(platforms, /linux\/arm64/);
-    await fn(env);
-  } finally {
-    await exec(cmd`${DOCKER.bin} buildx rm phantun-release`, { env });
-    await stop(buildkitd);
-  }
-}
-
-// deno-lint-ignore no-explicit-any
-type Json = any;
-
-/** The OCI index (or manifest list) behind `ref`, as the registry serves it. */
-async function index(ref: string, env: Record<string, string>): Promise<Json> {
-  return JSON.parse(
-    await ok(cmd`${DOCKER.bin} buildx imagetools inspect --raw ${ref}`, {
-      env,
-    }),
-  );
-}
+/** README block verify-release: a published image checked before use. */
+const VERIFY = readmeBlock("verify-release");
 
 /** ELF e_machine for each platform. */
 const MACHINE: Record<string, number> = { amd64: 62, arm64: 183 };
@@ -312,85 +147,223 @@ imageTest(
     );
   },
   DOCKER,
-  MISSING,
+  MISSING_RELEASE_TOOLS,
 );
 
+/**
+ * This work tree as it is, committed in a clone of its own: the source a
+ * release names (a path) at a revision that holds exactly what is tested.
+ */
+async function snapshot(): Promise<{ repo: string; revision: string }> {
+  const repo = `${tempDir()}/phantun-runtime`;
+  await ok(cmd`git clone --quiet ${ROOT} ${repo}`);
+  const listed = await ok(
+    cmd`git -C ${ROOT} ls-files --cached --others --exclude-standard --deduplicate`,
+  );
+  for (const file of listed.split("\n")) {
+    const from = `${ROOT}${file}`;
+    const to = `${repo}/${file}`;
+    if (isPresent(from)) {
+      await ok(
+        cmd`install -D -m ${
+          (Deno.statSync(from).mode! & 0o777).toString(8)
+        } ${from} ${to}`,
+      );
+    } else await exec(cmd`rm -f ${to}`);
+  }
+  await ok(cmd`git -C ${repo} add --all`);
+  await ok(
+    cmd`git -C ${repo} -c user.name=test -c user.email=test@localhost commit --quiet --allow-empty -m tested`,
+  );
+  return { repo, revision: await ok(cmd`git -C ${repo} rev-parse HEAD`) };
+}
+
+function isPresent(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The image digest of each platform of the list `ref`, by architecture. */
+async function platformDigests(
+  ref: string,
+  env: Record<string, string>,
+): Promise<Record<string, string>> {
+  const list = await index(ref, env);
+  return Object.fromEntries(
+    list.manifests.filter((m: Json) => m.platform?.os === "linux")
+      .map((m: Json) => [m.platform.architecture, m.digest]),
+  );
+}
+
 imageTest(
-  "the README's release: a signed multi-platform push with a max-mode provenance attestation naming phantun's commit; cosign verify passes, and fails once the tag names another image",
+  "a release by scripts/release.sh (deploy/README.md) is two tags of one signed list with provenance and a signed CycloneDX attestation of each platform's SBOM; README's check passes and its rebuild, on an empty BuildKit with another hostname, time zone and umask, from another checkout, gives both platforms' digests (and an attestation-free list's own); one byte changed in /app/main.js is a MISMATCH naming it; a tag moved to another image fails the signature; Docker 20.10's own BuildKit is refused",
   async () => {
     const { head } = await prepare();
+    const { repo } = await snapshot();
     await withRegistry((registry) =>
-      withBuildkit(registry, (env) =>
-        withUpstream(async (url) => {
+      withUpstream((url) =>
+        withBuildkit(registry, async (env) => {
           const cwd = tempDir();
-          const cosignDir = `${tempDir()}/bin`;
-          await ok(cmd`mkdir ${cosignDir}`);
-          await ok(cmd`ln -s ${COSIGN} ${cosignDir}/cosign`);
           const variables = {
             ...env,
-            PATH: `${cosignDir}:${Deno.env.get("PATH")}`,
-            SOURCE: "https://example.invalid/phantun-runtime",
+            PATH: `${offlineCosign()}:${Deno.env.get("PATH")}`,
             COMMIT: head,
+            SOURCE: repo,
             REGISTRY: registry,
-            VERSION,
             COSIGN_PASSWORD: "",
           };
-          // No Rekor or Fulcio here: the signature stays in the registry.
-          const offline = [
-            [
-              "cosign sign --yes",
-              "cosign sign --yes --tlog-upload=false --allow-insecure-registry",
-            ],
-            [
-              "cosign verify",
-              "cosign verify --insecure-ignore-tlog=true --allow-insecure-registry",
-            ],
-          ] as const;
-          await readmeOk(DOCKER, RELEASE, [
-            [
-              /docker buildx build/g,
-              `docker buildx build --build-arg PHANTUN_UPSTREAM=${url}`,
-            ],
-            [/ \.$/gm, ` ${ROOT}`],
-            [/git (rev-parse|log)/g, `git -C ${ROOT} $1`],
-            ...offline,
-          ], { env: variables, cwd });
+          const release = (repository: string, flags: string) =>
+            readmeOk(DOCKER, RELEASE, [
+              ["scripts/release.sh", `${repo}/scripts/release.sh`],
+              ['"$REGISTRY/phantun-runtime"', `"${repository}" ${flags}`],
+              ...(isPresent(`${cwd}/cosign.key`)
+                ? [["cosign generate-key-pair", "true"] as const]
+                : []),
+            ], { env: variables, cwd });
+          // Both builds without any cache; phantun from the local upstream.
+          const upstream = `--build-arg PHANTUN_UPSTREAM=${url}`;
+          const digest = (await release(
+            `${registry}/phantun-runtime`,
+            `--no-cache ${upstream}`,
+          )).split("\n").at(-1)!;
           const ref = `${registry}/phantun-runtime:${VERSION}`;
           const list = await index(ref, env);
-          const attestations = list.manifests.filter((m: Json) =>
-            m.annotations?.["vnd.docker.reference.type"] ===
-              "attestation-manifest"
+          assert.equal(
+            list.manifests.filter((m: Json) =>
+              m.annotations?.["vnd.docker.reference.type"] ===
+                "attestation-manifest"
+            ).length,
+            2,
+            "a provenance attestation per platform",
           );
-          assert.equal(attestations.length, 2, "an attestation per platform");
-          // cosign's verified signatures (one line), then the provenance.
-          const [verified, ...provenance] = (await readmeOk(
-            DOCKER,
-            VERIFY,
-            [...offline],
-            { env: variables, cwd },
-          )).split("\n");
-          assert.ok(JSON.parse(verified).length > 0, "no verified signature");
-          const predicates: Json = JSON.parse(provenance.join("\n"));
-          for (const platform of ["linux/amd64", "linux/arm64"]) {
-            const text = JSON.stringify(predicates[platform]);
-            assert.ok(
-              text.includes(`"build-arg:PHANTUN_COMMIT":"${head}"`),
-              `${platform}: ${text.slice(0, 400)}`,
+          for (const tag of [ref, `${ref}-phantun-${head.slice(0, 7)}`]) {
+            assert.equal(
+              await ok([
+                DOCKER.bin,
+                ...cmd`buildx imagetools inspect ${tag} --format`,
+                "{{json .Manifest.Digest}}",
+              ], { env }),
+              JSON.stringify(digest),
+              tag,
             );
           }
-          // Tampered: the tag now names another image.
-          await push(baseImage("DEBIAN_IMAGE"), ref);
-          const tampered = await readme(
-            DOCKER,
-            lines(VERIFY, 0, 1),
-            [...offline],
-            { env: variables, cwd },
+          const provenance: Json = JSON.parse(
+            await ok([
+              DOCKER.bin,
+              ...cmd`buildx imagetools inspect ${ref} --format`,
+              "{{json .Provenance}}",
+            ], { env }),
           );
-          assert.notEqual(tampered.code, 0, "verify passed for a tampered tag");
-          assert.match(tampered.stderr, /no (matching )?signatures/i);
-        }))
+          const digests = await platformDigests(ref, env);
+          for (const arch of ["amd64", "arm64"]) {
+            assert.ok(
+              JSON.stringify(provenance[`linux/${arch}`]).includes(
+                `"build-arg:PHANTUN_COMMIT":"${head}"`,
+              ),
+              `${arch}: the provenance names phantun's commit`,
+            );
+          }
+          // The SBOM attestations are each platform's SBOM, signed.
+          const attested = (await ok(
+            cmd`cosign verify-attestation --key ${cwd}/cosign.pub --type cyclonedx ${ref}`,
+            { env: variables },
+          )).split("\n").map((line) => {
+            const payload = atob(JSON.parse(line).payload); // UTF-8 bytes
+            return JSON.parse(
+              new TextDecoder().decode(
+                Uint8Array.from(payload, (c) => c.charCodeAt(0)),
+              ),
+            ).predicate;
+          });
+          for (const arch of ["amd64", "arm64"]) {
+            const tree = await exportImage(
+              `${registry}/phantun-runtime@${digests[arch]}`,
+            );
+            const sbom = JSON.parse(Deno.readTextFileSync(
+              `${tree}/usr/local/share/phantun-runtime/sbom.cdx.json`,
+            ));
+            assert.ok(
+              attested.some((bom: Json) => isDeepStrictEqual(bom, sbom)),
+              `${arch}: its SBOM is attested`,
+            );
+          }
+          const plain = (
+            await release(`${registry}/plain`, `--provenance=false ${upstream}`)
+          ).split("\n").at(-1)!;
+          await withBuildkit(registry, async (elsewhere, run) => {
+            // README's check of `image`, lines `from` to `to` of it (all by
+            // default) after its two variables, here with the release's key.
+            const check = (image: string, from = 2, to?: number) =>
+              exec([
+                ...run,
+                "sh",
+                "-ec",
+                rewrite(
+                  DOCKER,
+                  `${lines(VERIFY, 0, 2)}\n${lines(VERIFY, from, to)}`,
+                  [
+                    [/^IMAGE=.*$/gm, `IMAGE=${image}`],
+                    [/^SIGNER=.*$/gm, `SIGNER="--key ${cwd}/cosign.pub"`],
+                  ],
+                ),
+              ], { env: { ...elsewhere, PATH: variables.PATH }, cwd: ROOT });
+            const checked = await check(ref);
+            assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+            console.log(checked.stdout.trim()); // the run's record
+            for (const arch of ["amd64", "arm64"]) {
+              assert.match(
+                checked.stdout,
+                new RegExp(`^MATCH linux/${arch} ${digests[arch]}$`, "m"),
+              );
+            }
+            const whole = await check(`${registry}/plain:${VERSION}`);
+            assert.equal(whole.code, 0, whole.stdout + whole.stderr);
+            assert.match(
+              whole.stdout,
+              new RegExp(`^MATCH list ${plain}$`, "m"),
+            );
+            // One byte of /app/main.js, under the same tag and labels.
+            const pinned = `${registry}/phantun-runtime@${digests.amd64}`;
+            await docker(cmd`pull -q ${pinned}`);
+            const id = await docker(cmd`create ${pinned}`);
+            const main = `${tempDir()}/main.js`;
+            await docker(cmd`cp ${id}:/app/main.js ${main}`);
+            const bytes = Deno.readFileSync(main);
+            bytes[bytes.length - 1] ^= 1;
+            Deno.writeFileSync(main, bytes);
+            await docker(cmd`cp ${main} ${id}:/app/main.js`);
+            await docker(cmd`commit ${id} ${ref}`);
+            await docker(cmd`rm ${id}`);
+            await docker(cmd`push -q ${ref}`);
+            await untag(ref);
+            await untag(pinned);
+            const tampered = await check(ref, 4, 5);
+            assert.equal(tampered.code, 1, tampered.stdout + tampered.stderr);
+            assert.match(tampered.stdout, /^MISMATCH linux\/amd64: /m);
+            assert.match(tampered.stdout, /^ {2}\/app\/main\.js$/m);
+            const unsigned = await check(ref, 2, 3);
+            assert.notEqual(unsigned.code, 0, "cosign verify passed");
+            assert.match(unsigned.stderr, /no (matching )?signatures/i);
+          }, {
+            hostname: "elsewhere",
+            tz: "Pacific/Kiritimati",
+            umask: "0002",
+          });
+          // Only Docker 20.10's own BuildKit: refused, saying what is needed.
+          const old = await exec(
+            cmd`${Deno.execPath()} task --quiet verify ${ref}`,
+            { env: { BUILDX_CONFIG: tempDir() }, cwd: ROOT },
+          );
+          assert.equal(old.code, 2, old.stderr);
+          assert.match(old.stderr, /needs 0\.11 or later/);
+        })
+      )
     );
   },
   DOCKER,
-  MISSING,
+  MISSING_RELEASE_TOOLS,
 );
