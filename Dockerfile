@@ -322,7 +322,7 @@ ENTRYPOINT ["/usr/bin/tini", "--", "/usr/bin/env", "--block-signal=USR1", \
   "NODE_CHANNEL_SERIALIZATION_MODE", "-u", "NODE_UNIQUE_ID", "-u", \
   "NODE_CLUSTER_SCHED_POLICY", "-u", "DENO_NODE_SHIM_ACTIVE", "-u", \
   "UNSTABLE_INSPECTOR_WS_EVENTS", "DENO_NO_UPDATE_CHECK=1", \
-  "OTEL_SDK_DISABLED=true", "DENO_DISABLE_NODE_SHIM=1", "DENO_DIR=/deno-dir", \
+  "OTEL_SDK_DISABLED=true", "DENO_DISABLE_NODE_SHIM=1", "DENO_DIR=/dev/null", \
   "/usr/local/bin/deno", "run", "--no-prompt", "--quiet", \
   "--v8-flags=--jitless", "--config=/app/deno.json", "-P=production", \
   "/app/main.js"]

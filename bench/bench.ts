@@ -33,7 +33,7 @@ import {
 } from "./throughput.ts";
 import { createWorkspace, removeWorkspace, subjects } from "./workspace.ts";
 
-const STARTUP_ROUNDS = 30;
+const STARTUP_ROUNDS = 100;
 const SUPERVISED_INSTANCES = 10;
 const SHUTDOWN_ROUNDS = 20;
 const THROUGHPUT_ROUNDS = 14;

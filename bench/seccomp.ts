@@ -19,14 +19,22 @@ type Rule = {
   action: string;
   errnoRet?: number;
   args?: { index: number; value: number; valueTwo: number; op: string }[];
+  includes?: { arches?: string[] };
 };
 
-/** The profile as seccomp_exec's rule lines. */
+/** This machine's architecture as the engines name it in `includes`. */
+const ARCH = Deno.build.arch === "x86_64" ? "amd64" : "arm64";
+
+/**
+ * The profile as seccomp_exec's rule lines, for this architecture: a rule
+ * whose `includes` names only others is left out, as the engines leave it.
+ */
 function rules(
   profile: { defaultErrnoRet: number; syscalls: Rule[] },
 ): string {
   const lines = [`default ${profile.defaultErrnoRet}`];
   for (const rule of profile.syscalls) {
+    if (rule.includes?.arches && !rule.includes.arches.includes(ARCH)) continue;
     const conditions = (rule.args ?? []).map((arg) =>
       arg.op === "SCMP_CMP_EQ"
         ? `${arg.index}:eq:${arg.value}`

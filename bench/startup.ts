@@ -2,7 +2,9 @@
  * Startup: from starting a wrapper to the exec of phantun. `stamp -- ARGV`
  * stamps just before it forks ARGV; the fake phantun stamps first thing after
  * its exec; both read CLOCK_MONOTONIC. The empty Deno script has no phantun:
- * its figure is start to exit, the least any `deno run` can take.
+ * its figure is start to exit, the least any `deno run` can take. Every Deno
+ * variant runs as the image does, without V8's JIT and without a DENO_DIR,
+ * but for the two named after what they add back.
  */
 import { readStamps } from "./proc.ts";
 import { type Subjects, type Workspace } from "./workspace.ts";
@@ -42,7 +44,7 @@ function stamped(
   return { exec: since("exec"), exit: since("exit")! };
 }
 
-/** Measures every startup variant `rounds` times, interleaved. */
+/** Measures every startup variant `rounds` times, interleaved, each round rotated. */
 export async function measureStartup(
   ws: Workspace,
   s: Subjects,
@@ -51,18 +53,33 @@ export async function measureStartup(
   const fake = `${ws.fakeDir}/phantun_client`;
   const variants: Record<string, string[]> = {
     "direct exec": [fake],
+    "seccomp_exec without a filter, then phantun": [
+      ...ws.seccomp.unfiltered,
+      fake,
+    ],
+    "seccomp_exec loading the profile, then phantun": [
+      ...ws.seccomp.filtered,
+      fake,
+    ],
     "tini --": s.tini(fake),
     "sh entrypoint (exec)": s.shExec(fake),
     "deno run empty script (floor)": s.denoEmpty(),
     "deno run spawn-only script": s.denoSpawn(fake),
     "deno run contract script": s.denoContract(fake),
+    "supervisor with V8's code cache": s.supervisorCached(ws.fakeDir),
     "supervisor": s.supervisor(ws.fakeDir),
+    "supervisor with V8's JIT": s.supervisorJit(ws.fakeDir),
     "supervisor, seccomp_exec without a filter": [
       ...ws.seccomp.unfiltered,
       ...s.supervisor(ws.fakeDir),
     ],
     "supervisor under the seccomp profile": [
       ...ws.seccomp.filtered,
+      ...s.supervisor(ws.fakeDir),
+    ],
+    // An A/A control: how far two identical variants differ in one run.
+    "supervisor, seccomp_exec without a filter, again": [
+      ...ws.seccomp.unfiltered,
       ...s.supervisor(ws.fakeDir),
     ],
     "supervisor from sources (12 modules)": s.supervisorSources(ws.fakeDir),
@@ -74,6 +91,7 @@ export async function measureStartup(
         [name, argv],
       ) => [name, () => stamped(ws, argv)]),
     ),
+    true, // a variant's place in the round changed its time by up to 5%
   );
   return Object.fromEntries(
     Object.entries(runs).map(([name, results]) => {

@@ -25,19 +25,25 @@ export function summarize(values: readonly number[]): Summary {
 
 /**
  * Runs every variant once per round, in the order given (A B C A B C ...),
- * so that a change in the machine's load hits all of them alike. Returns each
+ * so that a change in the machine's load hits all of them alike; with
+ * `rotate`, each round starts one variant later (A B C, B C A, C A B, ...),
+ * so that none always runs first or after the same one. Returns each
  * variant's results in round order.
  */
 export async function interleave<K extends string, T>(
   rounds: number,
   variants: Record<K, (round: number) => T | Promise<T>>,
+  rotate = false,
 ): Promise<Record<K, T[]>> {
   const names = Object.keys(variants) as K[];
   const results = Object.fromEntries(
     names.map((name) => [name, []]),
   ) as unknown as Record<K, T[]>;
   for (let round = 0; round < rounds; round++) {
-    for (const name of names) results[name].push(await variants[name](round));
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + (rotate ? round : 0)) % names.length];
+      results[name].push(await variants[name](round));
+    }
   }
   return results;
 }

@@ -24,6 +24,7 @@ const POLL_MS = 100;
 /** The wrappers and baselines compared. */
 export const KINDS = [
   "supervisor",
+  "supervisor with V8's JIT",
   "tini",
   "bare phantun",
   "deno run spawn-only script",
@@ -66,6 +67,8 @@ export async function measureSupervision(
     switch (kind) {
       case "supervisor":
         return s.supervisor(ws.phantunDir, args);
+      case "supervisor with V8's JIT":
+        return s.supervisorJit(ws.phantunDir, args);
       case "tini":
         return s.tini(server, args);
       case "bare phantun":

@@ -1,11 +1,13 @@
 /**
  * The benchmarks' scratch area: the stamp clock and fake phantun, a copy of
  * the supervisor whose production manifest grants the benchmark's binaries,
- * the Deno floor scripts and a private DENO_DIR, all in one temporary
- * directory.
+ * the Deno floor scripts, a private DENO_DIR for the variants with V8's code
+ * cache and one Deno cannot create for those without (as in the image), all
+ * in one temporary directory.
  */
 import { run } from "../e2e/topology.ts";
 import { LAUNCHER } from "../e2e/supervisor.ts";
+import { V8_FLAGS } from "../scripts/launch.ts";
 import { type Seccomp, seccompExec } from "./seccomp.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -24,6 +26,12 @@ export type Workspace = {
   readonly ifaceFile: string;
   /** The environment every measured program starts with. */
   readonly env: Record<string, string>;
+  /**
+   * The DENO_DIR of the variants with V8's code cache. The environment's
+   * DENO_DIR is one Deno cannot create (its parent is a file): no cache of
+   * any kind, as in the image, whose DENO_DIR is /dev/null.
+   */
+  readonly denoDir: string;
   /** What runs a program with or without the runtime's seccomp profile. */
   readonly seccomp: Seccomp;
 };
@@ -32,10 +40,15 @@ export type Workspace = {
 export type Subjects = {
   /**
    * The image's ENTRYPOINT (without tini) running phantun from `dir`: the
-   * supervisor bundled into one module, as the image runs it.
+   * supervisor bundled into one module, V8 without its JIT, no DENO_DIR, as
+   * the image runs it.
    */
   supervisor(dir: string, phantunArgs?: readonly string[]): string[];
-  /** The same, from main.ts and lib/ as they are (twelve modules). */
+  /** The same with V8's JIT (no --jitless). */
+  supervisorJit(dir: string, phantunArgs?: readonly string[]): string[];
+  /** The same with V8's code cache: the workspace's DENO_DIR, filled under the same flags. */
+  supervisorCached(dir: string): string[];
+  /** main.ts and lib/ as they are (twelve modules), with the code cache. */
   supervisorSources(dir: string): string[];
   /**
    * `deno run` of the least script that keeps the supervisor's contract
@@ -95,8 +108,8 @@ const ENTRYPOINT_SH = '#!/bin/sh\nexec "$@"\n';
  * `cc`, copies main.ts, lib/, deno.json and deno.lock with `permissions.production` granting the
  * fake and the real phantun and one handoff file, bundles them into main.js as
  * the image does (`deno bundle`, esbuild from npm), then runs every Deno
- * subject once so that nothing is compiled during a measurement (the image
- * does the same at build time).
+ * subject once: the page cache holds every file, and the variants with V8's
+ * code cache find it filled.
  */
 export function createWorkspace(phantunDir: string): Workspace {
   const dir = Deno.makeTempDirSync({ prefix: "phantun-runtime-bench-" });
@@ -143,7 +156,9 @@ export function createWorkspace(phantunDir: string): Workspace {
   });
   const env = {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    DENO_DIR: `${dir}/deno-dir`,
+    // As engines set it: without HOME, Deno looks the user up in /etc/passwd.
+    HOME: dir,
+    DENO_DIR: `${dir}/none/deno-dir`,
     DENO_NO_UPDATE_CHECK: "1",
     STAMP_FILE: `${dir}/warm-up.stamps`,
     MODE: "client",
@@ -151,6 +166,7 @@ export function createWorkspace(phantunDir: string): Workspace {
     IFACE_NAME: "ptun0",
   };
   const seccomp = seccompExec(dir);
+  Deno.writeTextFileSync(`${dir}/none`, "");
   const workspace = {
     dir,
     stamp,
@@ -158,12 +174,15 @@ export function createWorkspace(phantunDir: string): Workspace {
     phantunDir,
     ifaceFile,
     env,
+    denoDir: `${dir}/deno-dir`,
     seccomp,
   };
   const s = subjects(workspace);
   for (
     const argv of [
       s.supervisor(fakeDir),
+      s.supervisorJit(fakeDir),
+      s.supervisorCached(fakeDir),
       s.supervisorSources(fakeDir),
       s.denoContract(`${fakeDir}/phantun_client`),
       s.denoEmpty(),
@@ -179,33 +198,39 @@ export function createWorkspace(phantunDir: string): Workspace {
 export function subjects(ws: Workspace): Subjects {
   const app = `${ws.dir}/app`;
   // As the image's ENTRYPOINT: Deno's own variables removed, DENO_DIR pinned.
-  const launcher = [...LAUNCHER, `DENO_DIR=${ws.env.DENO_DIR}`];
+  const launcher = (denoDir: string) => [...LAUNCHER, `DENO_DIR=${denoDir}`];
   const entrypoint = (
-    main: string,
+    options: { main: string; jit: boolean; denoDir: string },
     dir: string,
     phantunArgs: readonly string[],
   ) => [
-    ...launcher,
+    ...launcher(options.denoDir),
     DENO,
     "run",
     "--no-prompt",
     "--quiet",
+    ...(options.jit ? [] : [V8_FLAGS]),
     `--config=${app}/deno.json`,
     "-P=production",
-    `${app}/${main}`,
+    `${app}/${options.main}`,
     `--phantun-dir=${dir}`,
     "--",
     ...phantunArgs,
   ];
+  const image = { main: "main.js", jit: false, denoDir: ws.env.DENO_DIR };
+  const cached = { ...image, denoDir: ws.denoDir };
+  // The Deno baselines run as the supervisor does: no JIT, no cache.
+  const deno = [DENO, "run", V8_FLAGS, "--no-config"];
   return {
-    supervisor: (dir, phantunArgs = []) =>
-      entrypoint("main.js", dir, phantunArgs),
-    supervisorSources: (dir) => entrypoint("main.ts", dir, []),
+    supervisor: (dir, phantunArgs = []) => entrypoint(image, dir, phantunArgs),
+    supervisorJit: (dir, phantunArgs = []) =>
+      entrypoint({ ...image, jit: true }, dir, phantunArgs),
+    supervisorCached: (dir) => entrypoint(cached, dir, []),
+    supervisorSources: (dir) =>
+      entrypoint({ ...cached, main: "main.ts" }, dir, []),
     denoContract: (program) => [
-      ...launcher, // blocking SIGUSR1 is part of the contract
-      DENO,
-      "run",
-      "--no-config",
+      ...launcher(ws.env.DENO_DIR), // blocking SIGUSR1 is part of the contract
+      ...deno,
       `--allow-run=${program}`,
       `--allow-env=MODE,IFACE_FILE,IFACE_NAME`,
       `--allow-write=${ws.ifaceFile}`,
@@ -213,12 +238,10 @@ export function subjects(ws: Workspace): Subjects {
       `${ws.dir}/contract.js`,
       program,
     ],
-    denoEmpty: () => [DENO, "run", "--no-config", `${ws.dir}/empty.js`],
-    denoIdle: () => [DENO, "run", "--no-config", `${ws.dir}/idle.js`],
+    denoEmpty: () => [...deno, `${ws.dir}/empty.js`],
+    denoIdle: () => [...deno, `${ws.dir}/idle.js`],
     denoSpawn: (program, args = []) => [
-      DENO,
-      "run",
-      "--no-config",
+      ...deno,
       `--allow-run=${program}`,
       `${ws.dir}/spawn.js`,
       program,

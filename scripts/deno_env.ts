@@ -127,10 +127,10 @@ export const DENO_ENV: ReadonlyMap<string, Disposition> = new Map([
     why: "otherwise `deno run` writes a `node` link into DENO_DIR",
   }],
   ["DENO_DIR", {
-    pin: "/deno-dir",
+    pin: "/dev/null",
     imageOnly: true,
     why:
-      "a directory the image does not have: Deno keeps its caches in memory and writes nothing; removed outside the image",
+      "a file, not a directory: Deno keeps its caches in memory and writes nothing, whoever runs it (root too); removed outside the image",
   }],
   ...[
     ["PATH", "the supervisor runs absolute paths; phantun's own"],

@@ -1,20 +1,17 @@
 /**
  * Regenerates deploy/seccomp/phantun-runtime.json from traces of the real
- * scenarios (tests/image/seccomp_trace.ts): `deno task seccomp`, as root,
- * with Docker, Podman and the image suite's tools (as for test:image), and
- * the kernel log readable (dmesg).
+ * scenarios (tests/image/seccomp_trace.ts) by the rules of
+ * tests/image/seccomp_rules.ts: `deno task seccomp`, as root, with Docker,
+ * Podman and the image suite's tools (as for test:image), and the kernel log
+ * readable (dmesg).
  */
 import {
   ensureImage,
   loadIntoPodman,
   SECCOMP,
 } from "../tests/image/harness.ts";
-import {
-  loggedOutside,
-  PROFILE,
-  profileText,
-  traceScenarios,
-} from "../tests/image/seccomp_trace.ts";
+import { loggedOutside, traceScenarios } from "../tests/image/seccomp_trace.ts";
+import { PROFILE, profileText } from "../tests/image/seccomp_rules.ts";
 
 await ensureImage();
 await loadIntoPodman();
@@ -30,5 +27,9 @@ for (;;) {
 }
 Deno.writeTextFileSync(SECCOMP, profileText(trace));
 console.log(
-  `${PROFILE}: ${trace.syscalls.size} calls and ${trace.sockets.size} socket kinds from ${trace.containers} containers`,
+  `${PROFILE}: ${trace.syscalls.size} traced calls, ${trace.sockets.size} socket kinds (${
+    [...trace.sockets.values()].join("; ")
+  }) and ${trace.ioctls.size} ioctl requests (${
+    [...trace.ioctls.values()].join(", ")
+  }) from ${trace.containers} containers`,
 );

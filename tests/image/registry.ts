@@ -69,7 +69,8 @@ async function push(image: string, target: string): Promise<void> {
 /**
  * A registry on 127.0.0.1 only, in a temporary directory, holding the
  * Dockerfile's base images (the local stand-ins, made by {@link prepare}) as
- * docker.io names them.
+ * docker.io names them; the images the engine pulled from it are removed
+ * afterwards.
  */
 export async function withRegistry(
   fn: (address: string) => Promise<void>,
@@ -108,6 +109,16 @@ http:
     await fn(address);
   } finally {
     await stop(registry);
+    // What the engine pulled from it (README's check pulls the release).
+    const images = await exec(
+      cmd`${DOCKER.bin} images --format ${"{{.ID}} {{.Repository}}"}`,
+    );
+    const pulled = images.stdout.split("\n")
+      .filter((line) => line.includes(` ${address}/`))
+      .map((line) => line.split(" ")[0]);
+    if (pulled.length > 0) {
+      await exec(cmd`${DOCKER.bin} rmi -f ${[...new Set(pulled)]}`);
+    }
   }
 }
 
