@@ -135,7 +135,8 @@ export type Elsewhere = {
  * arm64), mirroring docker.io to `registry`, added to buildx by the README's
  * command as builder phantun-release. buildx keeps its state in a directory
  * of the test's (BUILDX_CONFIG in the environment `fn` gets), so the
- * machine's own builders are never touched. Its cache is kept outside git;
+ * machine's own builders are never touched. Its cache is kept outside git,
+ * pruned to 12 GB when `fn` ends;
  * `elsewhere` gives it an empty cache of its own instead, and another
  * hostname, time zone and umask, for both the daemon and `fn`'s commands
  * (run them through the `run` words `fn` gets).
@@ -215,6 +216,15 @@ export async function withBuildkit(
     assert.match(platforms, /linux\/arm64/);
     await fn(env, run);
   } finally {
+    // The kept cache stays bounded (a run of the suite adds about 10 GB):
+    // buildkitd's own collection waits a minute after a build, and the
+    // daemon is stopped sooner.
+    if (!elsewhere) {
+      await exec(
+        cmd`${DOCKER.bin} buildx prune --builder phantun-release --force --max-used-space 12gb`,
+        { env },
+      );
+    }
     await exec(cmd`${DOCKER.bin} buildx rm phantun-release`, { env });
     await stop(daemonProcess);
     if (elsewhere) await exec(cmd`rm -rf ${dir}/root`);
